@@ -1,0 +1,1 @@
+"""EventFlow: real-time event analytics on Kafka, Spark Structured Streaming and PostgreSQL."""

@@ -1,0 +1,1 @@
+"""Ingestion layer: the event contract, the generator/producer, and the Kafka topics."""

@@ -1,0 +1,60 @@
+"""Partition end offsets that are right on Apache Kafka and on the local Tansu broker.
+
+Tansu answers ListOffsets(latest) with the base offset of some recent record batch, not the
+high watermark (ENVIRONMENT.md). Every Fetch response carries the true high watermark, so we
+take ListOffsets as a hint, fetch once from just below it, and read the watermark librdkafka
+cached from that Fetch. On Apache Kafka the hint is already exact; the fetch merely confirms it.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+
+from eventflow_assets.errors import EventFlowError
+from eventflow_assets.ingestion.kafka_clients import consumer
+
+
+def partition_ranges(kafka_config: dict, partitions: list[tuple[str, int]],
+                     timeout: float = 15.0) -> dict[tuple[str, int], tuple[int, int]]:
+    """{(topic, partition): (earliest offset, end offset)} where end = offset of the next record."""
+    if not partitions:
+        return {}
+    c = consumer({**kafka_config, "group.id": f"eventflow-offsets-{uuid.uuid4().hex[:8]}",
+                  "enable.auto.commit": False, "enable.partition.eof": True,
+                  "fetch.wait.max.ms": 10, "isolation.level": "read_uncommitted"})
+    try:
+        hints = {}
+        for topic, part in partitions:
+            try:
+                hints[(topic, part)] = c.get_watermark_offsets(TopicPartition(topic, part), timeout=timeout)
+            except KafkaException as exc:
+                raise EventFlowError(f"cannot read offsets of {topic}[{part}]: {exc.args[0].str()}") from None
+        c.assign([TopicPartition(t, p, max(lo, hi - 1)) for (t, p), (lo, hi) in hints.items()])
+        pending = set(hints)
+        deadline = time.monotonic() + timeout
+        while pending and time.monotonic() < deadline:
+            msg = c.poll(0.2)
+            if msg is None:
+                continue
+            if msg.error() and msg.error().code() != KafkaError._PARTITION_EOF:
+                raise EventFlowError(f"fetch from {msg.topic()}[{msg.partition()}] failed: {msg.error().str()}")
+            key = (msg.topic(), msg.partition())
+            if key in pending:
+                pending.discard(key)
+                c.pause([TopicPartition(*key)])
+        if pending:
+            raise EventFlowError(f"no fetch answer within {timeout:.0f}s for {sorted(pending)}")
+        result = {}
+        for (topic, part), (lo, _) in hints.items():
+            _, high = c.get_watermark_offsets(TopicPartition(topic, part), cached=True)
+            result[(topic, part)] = (lo, high)
+        return result
+    finally:
+        c.close()
+
+
+def end_offsets(kafka_config: dict, partitions: list[tuple[str, int]], timeout: float = 15.0) -> dict:
+    return {tp: hi for tp, (_, hi) in partition_ranges(kafka_config, partitions, timeout).items()}

@@ -1,0 +1,105 @@
+"""The three topics as code: create what is missing, verify what exists.
+
+Production guidance (docs/operations.md): replication factor 3 with ``min.insync.replicas=2``,
+so that ``acks=all`` survives the loss of one broker. Locally there is one broker: factor 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import ConfigResource, NewTopic
+
+from eventflow_assets.errors import EventFlowError
+from eventflow_assets.ingestion.events import ORDERS, PRODUCT_VIEW, USER_EVENTS
+from eventflow_assets.ingestion.kafka_clients import admin_client, check_reachable
+
+DAY_MS = 24 * 60 * 60 * 1000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    retention_ms: int
+
+    def configs(self, replication_factor: int) -> dict[str, str]:
+        configs = {"retention.ms": str(self.retention_ms), "cleanup.policy": "delete"}
+        if replication_factor > 1:
+            configs["min.insync.replicas"] = str(min(2, replication_factor - 1))
+        return configs
+
+
+TOPICS = (
+    TopicSpec(USER_EVENTS, 3, 7 * DAY_MS),
+    TopicSpec(PRODUCT_VIEW, 3, 7 * DAY_MS),
+    TopicSpec(ORDERS, 3, 30 * DAY_MS),
+)
+
+
+class TopicMismatchError(EventFlowError):
+    """A topic exists with another layout than EventFlow needs; we never alter it silently."""
+
+
+def provision_topics(kafka_config: dict, specs=TOPICS, replication_factor: int = 1,
+                     timeout: float = 15.0) -> dict[str, str]:
+    """Create missing topics, verify existing ones. Returns {topic: "created" | "exists"}."""
+    if replication_factor < 1:
+        raise EventFlowError(f"replication factor must be at least 1, got {replication_factor}")
+    admin = admin_client(kafka_config)
+    metadata = check_reachable(admin, kafka_config["bootstrap.servers"], timeout)
+    missing = [s for s in specs if s.name not in metadata.topics]
+    result = {s.name: "exists" for s in specs if s.name in metadata.topics}
+    if missing:
+        futures = admin.create_topics(
+            [NewTopic(s.name, s.partitions, replication_factor, config=s.configs(replication_factor))
+             for s in missing],
+            operation_timeout=timeout, request_timeout=timeout,
+        )
+        for name, future in futures.items():
+            try:
+                future.result(timeout)
+                result[name] = "created"
+            except KafkaException as exc:
+                if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":  # a concurrent provisioner won the race
+                    raise EventFlowError(f"could not create topic {name!r}: {exc.args[0].str()}") from None
+                result[name] = "exists"
+    problems = verify_topics(kafka_config, specs, timeout)
+    if problems:
+        raise TopicMismatchError(
+            "existing topics do not match what EventFlow needs (they were not changed):\n  - "
+            + "\n  - ".join(problems)
+            + "\nrecreate them, or point EVENTFLOW_KAFKA_BOOTSTRAP_SERVERS at another cluster"
+        )
+    return result
+
+
+def verify_topics(kafka_config: dict, specs=TOPICS, timeout: float = 15.0) -> list[str]:
+    """Human-readable differences between the cluster's topics and ``specs`` (empty when they agree)."""
+    admin = admin_client(kafka_config)
+    metadata = check_reachable(admin, kafka_config["bootstrap.servers"], timeout)
+    problems = []
+    present = [s for s in specs if s.name in metadata.topics]
+    problems += [f"{s.name}: does not exist" for s in specs if s.name not in metadata.topics]
+    for spec in present:
+        count = len(metadata.topics[spec.name].partitions)
+        if count != spec.partitions:
+            problems.append(f"{spec.name}: has {count} partitions, expected {spec.partitions}")
+    if not present:
+        return problems
+    futures = admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, s.name) for s in present],
+                                     request_timeout=timeout)
+    by_name = {resource.name: future for resource, future in futures.items()}
+    for spec in present:
+        try:
+            entries = by_name[spec.name].result(timeout)
+        except KafkaException as exc:
+            problems.append(f"{spec.name}: cannot read its configs ({exc.args[0].str()})")
+            continue
+        retention = entries.get("retention.ms")
+        if retention is None or retention.value is None:
+            problems.append(f"{spec.name}: reports no retention.ms, expected {spec.retention_ms}")
+        elif int(retention.value) != spec.retention_ms:
+            problems.append(f"{spec.name}: retention.ms is {retention.value}, expected {spec.retention_ms}")
+    return problems

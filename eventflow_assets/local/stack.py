@@ -1,0 +1,151 @@
+"""Bring up what the environment does not configure, and tell other commands where it is.
+
+``eventflow up`` holds an exclusive lock on ``EVENTFLOW_HOME/stack.lock`` for as long as it
+runs, so a second ``up`` on the same state fails instead of starting a second broker or server.
+While it runs, ``stack.json`` (mode 0600: it holds the database password) names the endpoints,
+which ``eventflow produce``/``status`` and the tests read through :func:`resolve_endpoints`.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from eventflow_assets.errors import EventFlowError
+from eventflow_assets.local.kafka_broker import EmbeddedKafka
+from eventflow_assets.local.postgres_server import EmbeddedPostgres
+from eventflow_assets.settings import BOOTSTRAP_VAR, POSTGRES_VAR, Settings
+
+DEFAULT_KAFKA_PORT = 9092
+DEFAULT_POSTGRES_PORT = 5432
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    kafka_bootstrap_servers: str
+    postgres_url: str
+    dagster_postgres_url: str
+    kafka_properties: Mapping[str, str] = field(default_factory=dict)
+
+    def kafka_config(self, **overrides: object) -> dict:
+        """librdkafka configuration: bootstrap servers, EVENTFLOW_KAFKA_* passthrough, then overrides."""
+        return {"bootstrap.servers": self.kafka_bootstrap_servers, **self.kafka_properties, **overrides}
+
+
+class LocalStack:
+    def __init__(self, settings: Settings, kafka_port: int = DEFAULT_KAFKA_PORT,
+                 postgres_port: int = DEFAULT_POSTGRES_PORT):
+        self.settings = settings
+        self.kafka = EmbeddedKafka(settings.home / "kafka", kafka_port) if settings.uses_embedded_kafka else None
+        self.postgres = (EmbeddedPostgres(settings.home / "postgres", postgres_port)
+                         if settings.uses_embedded_postgres else None)
+        self._lock_file = None
+        self.endpoints: Endpoints | None = None
+
+    @property
+    def state_file(self) -> Path:
+        return self.settings.home / "stack.json"
+
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> Endpoints:
+        home = self.settings.home
+        home.mkdir(parents=True, exist_ok=True)
+        self._lock_file = _acquire_lock(home / "stack.lock")
+        try:
+            if self.postgres is not None:
+                self.postgres.start()
+            if self.kafka is not None:
+                self.kafka.start()
+        except BaseException:
+            self.stop()
+            raise
+        postgres_url = self.postgres.url("eventflow") if self.postgres else self.settings.postgres_url
+        self.endpoints = Endpoints(
+            kafka_bootstrap_servers=(self.kafka.bootstrap_servers if self.kafka
+                                     else self.settings.kafka_bootstrap_servers),
+            postgres_url=postgres_url,
+            dagster_postgres_url=self.postgres.url("dagster") if self.postgres else postgres_url,
+            kafka_properties=dict(self.settings.kafka_properties),
+        )
+        fd = os.open(self.state_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"pid": os.getpid(), "kafka_bootstrap_servers": self.endpoints.kafka_bootstrap_servers,
+                       "postgres_url": self.endpoints.postgres_url,
+                       "dagster_postgres_url": self.endpoints.dagster_postgres_url}, fh)
+        return self.endpoints
+
+    def stop(self) -> None:
+        if self.kafka is not None:
+            self.kafka.stop()
+        if self.postgres is not None:
+            self.postgres.stop()
+        if self._lock_file is not None:
+            self.state_file.unlink(missing_ok=True)
+            self._lock_file.close()  # releases the flock
+            self._lock_file = None
+
+
+def _acquire_lock(path: Path):
+    fh = open(path, "a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.seek(0)
+        holder = fh.read().strip() or "?"
+        fh.close()
+        raise EventFlowError(
+            f"another `eventflow up` (pid {holder}) is already running on EVENTFLOW_HOME={path.parent}; "
+            "use it, stop it, or choose another EVENTFLOW_HOME"
+        ) from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(str(os.getpid()))
+    fh.flush()
+    return fh
+
+
+def _stack_running(home: Path) -> bool:
+    lock = home / "stack.lock"
+    if not lock.exists():
+        return False
+    with open(lock, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        return False
+
+
+def resolve_endpoints(settings: Settings) -> Endpoints:
+    """Configured services, else those of the running local stack, else a clear error."""
+    local: dict = {}
+    if settings.uses_embedded_kafka or settings.uses_embedded_postgres:
+        state = settings.home / "stack.json"
+        if not (_stack_running(settings.home) and state.exists()):
+            missing = [v for v, unset in ((BOOTSTRAP_VAR, settings.uses_embedded_kafka),
+                                           (POSTGRES_VAR, settings.uses_embedded_postgres)) if unset]
+            raise EventFlowError(
+                f"no local stack is running on EVENTFLOW_HOME={settings.home} and {' and '.join(missing)} "
+                f"{'is' if len(missing) == 1 else 'are'} not set: start `eventflow up` in another terminal, "
+                "or point the variables at your Kafka and PostgreSQL"
+            )
+        local = json.loads(state.read_text())
+    postgres_url = settings.postgres_url or local["postgres_url"]
+    return Endpoints(
+        kafka_bootstrap_servers=settings.kafka_bootstrap_servers or local["kafka_bootstrap_servers"],
+        postgres_url=postgres_url,
+        dagster_postgres_url=local.get("dagster_postgres_url", postgres_url) if settings.uses_embedded_postgres
+        else postgres_url,
+        kafka_properties=dict(settings.kafka_properties),
+    )

@@ -1,0 +1,94 @@
+"""Configuration from the environment (see CONTRACTS.md), read when asked, never at import.
+
+| variable                           | when unset                                   |
+|------------------------------------|----------------------------------------------|
+| EVENTFLOW_KAFKA_BOOTSTRAP_SERVERS  | the local stack's embedded broker            |
+| EVENTFLOW_KAFKA_<PROPERTY>         | librdkafka defaults                          |
+| EVENTFLOW_POSTGRES_URL             | the local stack's embedded PostgreSQL        |
+| EVENTFLOW_HOME                     | ./.eventflow                                 |
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from eventflow_assets.errors import EventFlowError
+
+KAFKA_PREFIX = "EVENTFLOW_KAFKA_"
+BOOTSTRAP_VAR = "EVENTFLOW_KAFKA_BOOTSTRAP_SERVERS"
+POSTGRES_VAR = "EVENTFLOW_POSTGRES_URL"
+HOME_VAR = "EVENTFLOW_HOME"
+
+# Properties whose values must never reach a log line.
+_SECRET_MARKERS = ("password", "secret", "token", "jaas", "key.pem", "credentials")
+
+
+@dataclass(frozen=True)
+class Settings:
+    kafka_bootstrap_servers: str | None
+    kafka_properties: Mapping[str, str] = field(default_factory=dict)
+    postgres_url: str | None = None
+    home: Path = Path(".eventflow")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        props = {
+            name[len(KAFKA_PREFIX):].lower().replace("_", "."): value
+            for name, value in env.items()
+            if name.startswith(KAFKA_PREFIX) and name != BOOTSTRAP_VAR and value != ""
+        }
+        postgres_url = env.get(POSTGRES_VAR) or None
+        if postgres_url is not None:
+            validate_postgres_url(postgres_url)
+        home = Path(env.get(HOME_VAR) or ".eventflow").expanduser().absolute()
+        return cls(
+            kafka_bootstrap_servers=env.get(BOOTSTRAP_VAR) or None,
+            kafka_properties=props,
+            postgres_url=postgres_url,
+            home=home,
+        )
+
+    @property
+    def uses_embedded_kafka(self) -> bool:
+        return self.kafka_bootstrap_servers is None
+
+    @property
+    def uses_embedded_postgres(self) -> bool:
+        return self.postgres_url is None
+
+
+def validate_postgres_url(url: str) -> None:
+    """Reject what libpq would reject later with a less helpful message."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise EventFlowError(
+            f"{POSTGRES_VAR} must be a libpq URI like postgresql://user:password@host:5432/db, "
+            f"got scheme {parts.scheme!r} in {redact_url(url)}"
+        )
+    if not parts.path.strip("/") and "dbname=" not in parts.query:
+        raise EventFlowError(f"{POSTGRES_VAR} names no database: {redact_url(url)}")
+    try:
+        parts.port
+    except ValueError as exc:
+        raise EventFlowError(f"{POSTGRES_VAR} has an invalid port: {redact_url(url)}") from exc
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by ***, safe for logs and error messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = (parts.username or "") + ":***"
+    return urlunsplit(parts._replace(netloc=f"{user}@{netloc[-1]}"))
+
+
+def redact_properties(props: Mapping[str, str]) -> dict[str, str]:
+    return {
+        k: ("***" if any(m in k.lower() for m in _SECRET_MARKERS) else v) for k, v in props.items()
+    }
