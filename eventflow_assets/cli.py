@@ -1,0 +1,232 @@
+"""The `eventflow` command: up, produce, status."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+
+from eventflow_assets.errors import EventFlowError
+from eventflow_assets.ingestion.generator import Anomalies, EventGenerator
+from eventflow_assets.ingestion.producer import DEFAULT_DELAY_MS, ProduceStats, produce
+from eventflow_assets.ingestion.topics import provision_topics
+from eventflow_assets.local.stack import DEFAULT_KAFKA_PORT, DEFAULT_POSTGRES_PORT, LocalStack, resolve_endpoints
+from eventflow_assets.processing.java import check_java
+from eventflow_assets.settings import Settings, redact_url
+from eventflow_assets.storage.schema import apply_schema
+
+ENVIRONMENT_HELP = """environment:
+  EVENTFLOW_KAFKA_BOOTSTRAP_SERVERS  Kafka to use (unset: `up` starts an embedded broker)
+  EVENTFLOW_KAFKA_<PROPERTY>         any other client property, e.g. EVENTFLOW_KAFKA_SECURITY_PROTOCOL
+  EVENTFLOW_POSTGRES_URL             PostgreSQL to use (unset: `up` starts an embedded server)
+  EVENTFLOW_HOME                     state directory (default: ./.eventflow)
+"""
+
+
+def _ratio(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _add_producer_options(p: argparse.ArgumentParser, *, with_count: bool) -> None:
+    pace = p.add_mutually_exclusive_group()
+    pace.add_argument("--rate", type=_positive_float, metavar="EVENTS_PER_S",
+                      help="target events per second across the three topics")
+    pace.add_argument("--delay-ms", type=_positive_float, metavar="MS",
+                      help=f"delay between events (default {DEFAULT_DELAY_MS:g} ms, i.e. 10 events/s; "
+                           "with --count and no pace option: as fast as possible)" if with_count
+                      else f"delay between events (default {DEFAULT_DELAY_MS:g} ms, i.e. 10 events/s)")
+    p.add_argument("--seed", type=int, help="seed for reproducible users, products, ids and choices")
+    p.add_argument("--replication-factor", type=int, default=1,
+                   help="replication factor for topics created now (default 1; production: 3)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="eventflow", description="EventFlow: real-time event analytics on Kafka, Spark and PostgreSQL.",
+        epilog=ENVIRONMENT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = sub.add_parser("up", help="run the platform until Ctrl-C",
+                        description="Start embedded Kafka and PostgreSQL unless configured, provision the topics "
+                                    "and the schema, and run the event producer until Ctrl-C, which stops all "
+                                    "of it.", epilog=ENVIRONMENT_HELP,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    up.add_argument("--kafka-port", type=int, default=DEFAULT_KAFKA_PORT,
+                    help=f"port of the embedded broker on 127.0.0.1 (default {DEFAULT_KAFKA_PORT})")
+    up.add_argument("--postgres-port", type=int, default=DEFAULT_POSTGRES_PORT,
+                    help=f"port of the embedded PostgreSQL on 127.0.0.1 (default {DEFAULT_POSTGRES_PORT})")
+    up.add_argument("--no-producer", action="store_true", help="do not run the event producer")
+    _add_producer_options(up, with_count=False)
+
+    prod = sub.add_parser("produce", help="publish generated events",
+                          description="Publish generated events to the three topics (creating missing topics "
+                                      "first). With --count, exit once exactly N events are acknowledged; the "
+                                      "exit status is 1 if any delivery failed.", epilog=ENVIRONMENT_HELP,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    prod.add_argument("--count", type=_non_negative_int, metavar="N", help="number of events to publish")
+    prod.add_argument("--duration", type=_positive_float, metavar="SECONDS", help="stop after this long")
+    _add_producer_options(prod, with_count=True)
+    prod.add_argument("--out-of-order", type=_ratio, default=0.0, metavar="RATIO",
+                      help="fraction of events with an earlier time, still within the 10 min watermark")
+    prod.add_argument("--late", type=_ratio, default=0.0, metavar="RATIO",
+                      help="fraction of events older than the watermark (15-60 min old)")
+    prod.add_argument("--malformed", type=_ratio, default=0.0, metavar="RATIO",
+                      help="fraction of records that break the contract (bad JSON, missing field, wrong type, "
+                           "bad price, currency or time)")
+    prod.add_argument("--quiet", action="store_true", help="no progress display")
+
+    status = sub.add_parser("status", help="topics, streaming progress and table row counts",
+                            description="Show end offsets per topic partition, streaming progress (watermark, "
+                                        "lag) and row counts of the EventFlow tables.", epilog=ENVIRONMENT_HELP,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+def _rate(args, default_unpaced: bool) -> float | None:
+    if args.rate is not None:
+        return args.rate
+    if args.delay_ms is not None:
+        return 1000.0 / args.delay_ms
+    return None if default_unpaced else 1000.0 / DEFAULT_DELAY_MS
+
+
+class _Progress:
+    """One status line, rewritten in place on a terminal, printed every 10 s otherwise."""
+
+    def __init__(self, stream=sys.stderr):
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.calls = 0
+
+    def __call__(self, stats: ProduceStats) -> None:
+        self.calls += 1
+        line = (f"sent {stats.sent:,}  acked {stats.delivered:,}  failed {stats.failed:,}  "
+                f"{stats.rate:,.0f} events/s")
+        if self.tty:
+            self.stream.write("\r" + line.ljust(78))
+            self.stream.flush()
+        elif self.calls % 10 == 0:
+            print(line, file=self.stream, flush=True)
+
+    def done(self) -> None:
+        if self.tty and self.calls:
+            self.stream.write("\n")
+
+
+def _report(stats: ProduceStats) -> None:
+    print(f"{stats.delivered:,} events acknowledged in {stats.elapsed:.1f}s ({stats.rate:,.0f} events/s): "
+          + ", ".join(f"{t} {n:,}" for t, n in sorted(stats.by_topic.items())))
+    if stats.failed:
+        print(f"{stats.failed:,} deliveries FAILED:", file=sys.stderr)
+        for reason, n in stats.errors.most_common():
+            print(f"  {n:,} x {reason}", file=sys.stderr)
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def handler(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        print("\nstopping (again to force)...", file=sys.stderr)
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    return stop
+
+
+def cmd_up(args, settings: Settings) -> int:
+    check_java()
+    stop = _stop_on_signals()
+    with LocalStack(settings, args.kafka_port, args.postgres_port) as stack:
+        ep = stack.endpoints
+        print(f"Kafka:      {ep.kafka_bootstrap_servers}{'  (embedded)' if stack.kafka else ''}")
+        print(f"PostgreSQL: {redact_url(ep.postgres_url)}{'  (embedded)' if stack.postgres else ''}")
+        print(f"state:      {settings.home}")
+        topics = provision_topics(ep.kafka_config(), replication_factor=args.replication_factor)
+        print("topics:     " + ", ".join(f"{t} ({s})" for t, s in topics.items()))
+        applied = apply_schema(ep.postgres_url)
+        print(f"schema:     {'applied ' + ', '.join(map(str, applied)) if applied else 'up to date'}")
+        if args.no_producer:
+            print("running; Ctrl-C stops everything")
+            stop.wait()
+            return 0
+        rate = _rate(args, default_unpaced=False)
+        print(f"producer:   {rate:g} events/s; Ctrl-C stops everything")
+        progress = _Progress()
+        stats = produce(ep.kafka_config(), EventGenerator(seed=args.seed), rate=rate, stop=stop,
+                        on_progress=progress)
+        progress.done()
+        _report(stats)
+    return 1 if stats.failed else 0
+
+
+def cmd_produce(args, settings: Settings) -> int:
+    endpoints = resolve_endpoints(settings)
+    provision_topics(endpoints.kafka_config(), replication_factor=args.replication_factor)
+    try:
+        anomalies = Anomalies(args.out_of_order, args.late, args.malformed)
+    except ValueError as exc:
+        raise EventFlowError(str(exc)) from None
+    stop = _stop_on_signals()
+    progress = None if args.quiet else _Progress()
+    stats = produce(endpoints.kafka_config(), EventGenerator(seed=args.seed, anomalies=anomalies),
+                    count=args.count, rate=_rate(args, default_unpaced=args.count is not None),
+                    duration=args.duration, stop=stop, on_progress=progress)
+    if progress:
+        progress.done()
+    _report(stats)
+    if stats.failed:
+        return 1
+    if args.count is not None and stats.delivered != args.count:
+        print(f"stopped after {stats.delivered:,} of {args.count:,} events", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_status(args, settings: Settings) -> int:
+    from eventflow_assets.status import collect_status, render_status
+
+    report = collect_status(resolve_endpoints(settings))
+    print(json.dumps(report, indent=2, default=str) if args.json else render_status(report))
+    return 0
+
+
+COMMANDS = {"up": cmd_up, "produce": cmd_produce, "status": cmd_status}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        return COMMANDS[args.command](args, settings)
+    except EventFlowError as exc:
+        print(f"eventflow: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Processing layer: Spark Structured Streaming over the Kafka topics."""

@@ -1,0 +1,61 @@
+"""What `eventflow status` reports: topic end offsets, streaming progress, table row counts."""
+
+from __future__ import annotations
+
+from eventflow_assets.ingestion.kafka_clients import admin_client, check_reachable
+from eventflow_assets.ingestion.offsets import partition_ranges
+from eventflow_assets.ingestion.topics import TOPICS
+from eventflow_assets.local.stack import Endpoints
+from eventflow_assets.storage.postgres import connect
+from eventflow_assets.storage.schema import apply_schema
+
+TABLES = ("orders_raw", "revenue_by_currency_5min", "conversion_funnel_5min", "rejected_events")
+
+
+def collect_status(endpoints: Endpoints) -> dict:
+    config = endpoints.kafka_config()
+    metadata = check_reachable(admin_client(config), endpoints.kafka_bootstrap_servers)
+    partitions = [(s.name, p) for s in TOPICS if s.name in metadata.topics
+                  for p in sorted(metadata.topics[s.name].partitions)]
+    ranges = partition_ranges(config, partitions)
+    topics = {}
+    for spec in TOPICS:
+        if spec.name not in metadata.topics:
+            topics[spec.name] = None
+            continue
+        ends = {p: hi for (t, p), (_, hi) in ranges.items() if t == spec.name}
+        topics[spec.name] = {"end_offsets": ends, "records": sum(hi - lo for (t, _), (lo, hi) in ranges.items()
+                                                                  if t == spec.name)}
+    apply_schema(endpoints.postgres_url)
+    with connect(endpoints.postgres_url) as conn:
+        tables = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
+        streaming = {}
+        for row in conn.execute("""
+                SELECT DISTINCT ON (query_name) query_name, batch_id, recorded_at, watermark, input_rows,
+                       rejected_rows, late_rows, duration_ms, lag
+                FROM stream_progress ORDER BY query_name, batch_id DESC"""):
+            name, batch_id, recorded_at, watermark, input_rows, rejected, late, duration_ms, lag = row
+            streaming[name] = {"batch_id": batch_id, "recorded_at": recorded_at, "watermark": watermark,
+                               "input_rows": input_rows, "rejected_rows": rejected, "late_rows": late,
+                               "duration_ms": duration_ms, "lag": sum(lag.values()) if lag else 0}
+    return {"topics": topics, "streaming": streaming, "tables": tables}
+
+
+def render_status(report: dict) -> str:
+    lines = ["Topics (end offset per partition):"]
+    for name, info in report["topics"].items():
+        if info is None:
+            lines.append(f"  {name:<14} missing (run `eventflow up` or `eventflow produce`)")
+            continue
+        parts = "  ".join(f"p{p}={off:,}" for p, off in sorted(info["end_offsets"].items()))
+        lines.append(f"  {name:<14} {parts}   ({info['records']:,} records)")
+    lines.append("Streaming:")
+    if not report["streaming"]:
+        lines.append("  no micro-batch recorded yet")
+    for name, s in sorted(report["streaming"].items()):
+        lines.append(f"  {name:<26} batch {s['batch_id']}  watermark {s['watermark'] or '-'}  lag {s['lag']:,}  "
+                     f"last batch {s['input_rows']:,} rows in {s['duration_ms']:,} ms "
+                     f"({s['rejected_rows']:,} rejected, {s['late_rows']:,} late)  at {s['recorded_at']:%H:%M:%S}")
+    lines.append("Tables (rows):")
+    lines += [f"  {t:<26} {n:,}" for t, n in report["tables"].items()]
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Storage layer: PostgreSQL connections and the versioned schema."""
