@@ -1,0 +1,49 @@
+"""Configuration from the environment (CONTRACTS.md)."""
+
+from pathlib import Path
+
+import pytest
+
+from eventflow_assets.errors import EventFlowError
+from eventflow_assets.settings import Settings, redact_properties, redact_url
+
+
+def test_defaults_use_embedded_services_and_local_home(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    s = Settings.from_env({})
+    assert s.uses_embedded_kafka and s.uses_embedded_postgres
+    assert s.home == tmp_path / ".eventflow"
+    assert s.kafka_properties == {}
+
+
+def test_kafka_properties_pass_through():
+    s = Settings.from_env({
+        "EVENTFLOW_KAFKA_BOOTSTRAP_SERVERS": "k1:9092,k2:9092",
+        "EVENTFLOW_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        "EVENTFLOW_KAFKA_SASL_MECHANISM": "PLAIN",
+        "EVENTFLOW_KAFKA_SASL_PASSWORD": "s3cret",
+        "EVENTFLOW_POSTGRES_URL": "postgresql://u:p@db:5432/eventflow",
+        "EVENTFLOW_HOME": "/var/lib/eventflow",
+        "OTHER": "x",
+    })
+    assert s.kafka_bootstrap_servers == "k1:9092,k2:9092"
+    assert dict(s.kafka_properties) == {"security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN",
+                                        "sasl.password": "s3cret"}
+    assert redact_properties(s.kafka_properties)["sasl.password"] == "***"
+    assert s.home == Path("/var/lib/eventflow")
+    assert not s.uses_embedded_kafka and not s.uses_embedded_postgres
+
+
+@pytest.mark.parametrize("url, message", [
+    ("mysql://u@h/db", "must be a libpq URI"),
+    ("postgresql://u@h:5432/", "names no database"),
+    ("postgresql://u@h:notaport/db", "invalid port"),
+])
+def test_bad_postgres_urls_are_refused(url, message):
+    with pytest.raises(EventFlowError, match=message):
+        Settings.from_env({"EVENTFLOW_POSTGRES_URL": url})
+
+
+def test_passwords_never_appear_in_redacted_urls():
+    assert redact_url("postgresql://alice:hunter2@db:5432/x") == "postgresql://alice:***@db:5432/x"
+    assert redact_url("postgresql://alice@db/x") == "postgresql://alice@db/x"
