@@ -1,0 +1,1 @@
+"""Orchestration layer: the Dagster asset graph, its resources, sensors and schedules."""
