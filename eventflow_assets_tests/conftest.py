@@ -3,7 +3,10 @@ and a fresh embedded Kafka broker per test that asks for one (it starts in ~0.1 
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import uuid
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -14,11 +17,15 @@ from eventflow_assets.local.processes import free_port
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory):
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("postgres"), free_port())
+def postgres_server():
+    # Not under pytest's basetemp: every pytest session chmods that tree to 0700, which would
+    # lock out the unprivileged user PostgreSQL runs as when the suite runs as root.
+    state = Path(tempfile.mkdtemp(prefix="eventflow-test-postgres-"))
+    server = EmbeddedPostgres(state, free_port())
     server.start()
     yield server
     server.stop()
+    shutil.rmtree(state, ignore_errors=True)
 
 
 @pytest.fixture
@@ -44,3 +51,13 @@ def kafka_broker(tmp_path):
 @pytest.fixture
 def kafka_config(kafka_broker) -> dict:
     return {"bootstrap.servers": kafka_broker.bootstrap_servers}
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One SparkSession for the whole run (starting one takes ~10 s); stopped at the end."""
+    from eventflow_assets.processing.spark import build_spark_session
+
+    session = build_spark_session("eventflow-tests")
+    yield session
+    session.stop()

@@ -1,0 +1,86 @@
+"""After every micro-batch, one row per query in ``stream_progress``: what the CLI and Dagster read.
+
+A Spark ``StreamingQueryListener`` on the driver. Progress is monitoring, not data: a row is
+upserted by (query, batch id), and a failure to write it is logged, never raised into Spark.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+
+from psycopg.types.json import Jsonb
+from pyspark.sql.streaming import StreamingQueryListener
+
+from eventflow_assets.storage.postgres import connect
+
+log = logging.getLogger("eventflow.progress")
+_EPOCH = "1970-01-01T00:00:00.000Z"
+
+
+def progress_row(p) -> dict:
+    """The figures of one StreamingQueryProgress that EventFlow keeps."""
+    watermark = (p.eventTime or {}).get("watermark")
+    lag = {}
+    for source in p.sources:
+        end = json.loads(source.endOffset) if source.endOffset else {}
+        latest = json.loads(source.latestOffset) if source.latestOffset else {}
+        for topic, parts in latest.items():
+            for part, offset in parts.items():
+                lag[f"{topic}:{part}"] = max(0, int(offset) - int(end.get(topic, {}).get(part, 0)))
+    metrics = p.observedMetrics or {}
+    return {
+        "query_name": p.name,
+        "batch_id": p.batchId,
+        "watermark": None if watermark in (None, _EPOCH) else datetime.fromisoformat(watermark.replace("Z", "+00:00")),
+        "input_rows": p.numInputRows,
+        "late_rows": sum(op.numRowsDroppedByWatermark for op in p.stateOperators),
+        "rejected_rows": sum(int(row["rejected"]) for name, row in metrics.items() if name.startswith("parse:")),
+        "duration_ms": int((p.durationMs or {}).get("triggerExecution", 0)),
+        "lag": lag,
+    }
+
+
+def record_progress(postgres_url: str, row: dict) -> None:
+    with connect(postgres_url) as conn:
+        conn.execute("""
+            INSERT INTO stream_progress (query_name, batch_id, watermark, input_rows, output_rows, late_rows,
+                                         rejected_rows, duration_ms, lag)
+            VALUES (%(query_name)s, %(batch_id)s, %(watermark)s, %(input_rows)s,
+                    COALESCE((SELECT row_count FROM stream_batches
+                              WHERE query_name = %(query_name)s AND batch_id = %(batch_id)s), 0),
+                    %(late_rows)s, %(rejected_rows)s, %(duration_ms)s, %(lag)s)
+            ON CONFLICT (query_name, batch_id) DO UPDATE SET
+                recorded_at = now(), watermark = EXCLUDED.watermark, input_rows = EXCLUDED.input_rows,
+                output_rows = EXCLUDED.output_rows, late_rows = EXCLUDED.late_rows,
+                rejected_rows = EXCLUDED.rejected_rows, duration_ms = EXCLUDED.duration_ms, lag = EXCLUDED.lag""",
+                     {**row, "lag": Jsonb(row["lag"])})
+
+
+class ProgressRecorder(StreamingQueryListener):
+    def __init__(self, postgres_url: str, query_names, on_progress=None):
+        self.url = postgres_url
+        self.query_names = set(query_names)
+        self.on_progress = on_progress
+
+    def onQueryStarted(self, event) -> None:
+        pass
+
+    def onQueryProgress(self, event) -> None:
+        progress = event.progress
+        if progress.name not in self.query_names:
+            return
+        try:
+            row = progress_row(progress)
+            record_progress(self.url, row)
+            if self.on_progress:
+                self.on_progress(row)
+        except Exception:  # noqa: BLE001 - monitoring must never take the stream down
+            log.exception("could not record progress of %s batch %s", progress.name, progress.batchId)
+
+    def onQueryIdle(self, event) -> None:
+        pass
+
+    def onQueryTerminated(self, event) -> None:
+        pass

@@ -1,0 +1,68 @@
+"""Run the streaming queries until stopped, caught up, or failed; shared by the spark-submit job,
+`eventflow up` and the Dagster op."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from eventflow_assets.errors import EventFlowError
+from eventflow_assets.local.stack import Endpoints
+from eventflow_assets.processing.progress import ProgressRecorder
+from eventflow_assets.processing.queries import QUERY_NAMES, StreamConfig, start_queries
+
+log = logging.getLogger("eventflow.streaming")
+
+
+class StreamingFailed(EventFlowError):
+    exit_code = 1
+
+
+def stop_after_batch(query, timeout: float = 60.0) -> None:
+    """Stop once the running micro-batch (if any) has committed, or after ``timeout`` regardless.
+
+    Stopping mid-batch is safe too (its transaction rolls back and the batch is replayed on
+    restart); waiting just avoids redoing the work.
+    """
+    deadline = time.monotonic() + timeout
+    while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    query.stop()
+
+
+def run_streaming(spark: SparkSession, endpoints: Endpoints, checkpoint_root: Path, config: StreamConfig,
+                  stop: threading.Event | None = None, on_progress=None, only=QUERY_NAMES) -> None:
+    """Block until ``stop`` is set (or, with ``config.available_now``, until every query is done).
+
+    Raises :class:`StreamingFailed` naming the query when one fails; the others are stopped first.
+    """
+    stop = stop or threading.Event()
+    listener = ProgressRecorder(endpoints.postgres_url, only, on_progress)
+    spark.streams.addListener(listener)
+    queries = start_queries(spark, endpoints, checkpoint_root, config, only)
+    log.info("started %s", ", ".join(queries))
+    try:
+        while not stop.is_set():
+            failed = [(n, q.exception()) for n, q in queries.items() if not q.isActive and q.exception()]
+            if failed:
+                name, exc = failed[0]
+                raise StreamingFailed(f"streaming query {name} failed: {_first_line(exc)}")
+            if all(not q.isActive for q in queries.values()):
+                return
+            stop.wait(0.5)
+    finally:
+        for query in queries.values():
+            stop_after_batch(query)
+        spark.streams.removeListener(listener)
+
+
+def _first_line(exc) -> str:
+    text = str(exc.desc if hasattr(exc, "desc") else exc).strip()
+    for line in text.splitlines():
+        if "EventFlowError" in line or "DataLossError" in line or "Error" in line:
+            return line.strip()[:1000]
+    return text.splitlines()[0][:1000] if text else type(exc).__name__
