@@ -78,9 +78,16 @@ def observed_parse(records: DataFrame, topic: str) -> DataFrame:
                           F.count(F.when(F.col("reject_reason").isNotNull(), 1)).alias("rejected"))
 
 
+def dedup(events: DataFrame, key: str) -> DataFrame:
+    """Each ``key`` once within the (upstream) watermark; events older than the watermark dropped.
+
+    On a batch DataFrame (tests, backfills) this is a plain ``dropDuplicates``.
+    """
+    return events.dropDuplicatesWithinWatermark([key]) if events.isStreaming else events.dropDuplicates([key])
+
+
 def unique_orders(orders: DataFrame, watermark: str) -> DataFrame:
-    """Valid orders, each order id once within the watermark; older-than-watermark orders dropped."""
-    return orders.withWatermark("event_time", watermark).dropDuplicatesWithinWatermark(["order_id"])
+    return dedup(orders.withWatermark("event_time", watermark), "order_id")
 
 
 def orders_raw_rows(orders: DataFrame, watermark: str) -> DataFrame:
@@ -100,11 +107,20 @@ def revenue_by_currency(orders: DataFrame, watermark: str, window: str) -> DataF
 
 
 def conversion_funnel(views: DataFrame, orders: DataFrame, watermark: str, window: str) -> DataFrame:
+    """Per (window, user): views and orders, each event id once.
+
+    The watermark is set on each input before the union, so the query's watermark is the
+    minimum of the two (Spark's default policy): when one topic lags behind the other in
+    event time, for instance while a rate-limited backlog drains, its events are not dropped
+    as late because the other topic's time has moved on.
+    """
+    views = views.withWatermark("event_time", watermark)
+    orders = orders.withWatermark("event_time", watermark)
     events = views.select(F.concat(F.lit("view:"), "event_id").alias("dedup_id"), "user_id", "event_time",
                           F.lit(1).alias("is_view"), F.lit(0).alias("is_order")).unionByName(
         orders.select(F.concat(F.lit("order:"), "order_id").alias("dedup_id"), "user_id", "event_time",
                       F.lit(0).alias("is_view"), F.lit(1).alias("is_order")))
-    agg = (events.withWatermark("event_time", watermark).dropDuplicatesWithinWatermark(["dedup_id"])
+    agg = (dedup(events, "dedup_id")
            .groupBy(F.window("event_time", window).alias("w"), "user_id")
            .agg(F.sum("is_view").cast("long").alias("view_count"), F.sum("is_order").cast("long").alias("order_count")))
     return agg.select(F.col("w.start").alias("window_start"), F.col("w.end").alias("window_end"), "user_id",

@@ -22,16 +22,33 @@ class StreamingFailed(EventFlowError):
     exit_code = 1
 
 
-def stop_after_batch(query, timeout: float = 60.0) -> None:
-    """Stop once the running micro-batch (if any) has committed, or after ``timeout`` regardless.
+def _last_batch(query) -> int:
+    progress = query.lastProgress
+    return -1 if progress is None else progress.batchId
 
-    Stopping mid-batch is safe too (its transaction rolls back and the batch is replayed on
-    restart); waiting just avoids redoing the work.
+
+def stop_after_batch(query, timeout: float = 60.0) -> None:
+    """Stop once the micro-batch in flight (if any) has committed, or after ``timeout`` regardless.
+
+    Waiting for the next batch id to complete bounds the wait to one batch, even when batches run
+    back to back. Stopping mid-batch would be safe too (its transaction rolls back and the batch
+    is replayed on restart); waiting avoids redoing the work.
     """
-    deadline = time.monotonic() + timeout
-    while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
-        time.sleep(0.1)
+    if query.isActive and query.status.get("isTriggerActive"):
+        running = _last_batch(query) + 1
+        deadline = time.monotonic() + timeout
+        while query.isActive and _last_batch(query) < running and time.monotonic() < deadline:
+            time.sleep(0.02)
     query.stop()
+
+
+def stop_all(queries, timeout: float = 60.0) -> None:
+    """Stop every query after its batch in flight, all at once."""
+    threads = [threading.Thread(target=stop_after_batch, args=(q, timeout)) for q in queries]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
 
 
 def run_streaming(spark: SparkSession, endpoints: Endpoints, checkpoint_root: Path, config: StreamConfig,
@@ -55,8 +72,7 @@ def run_streaming(spark: SparkSession, endpoints: Endpoints, checkpoint_root: Pa
                 return
             stop.wait(0.5)
     finally:
-        for query in queries.values():
-            stop_after_batch(query)
+        stop_all(queries.values())
         spark.streams.removeListener(listener)
 
 

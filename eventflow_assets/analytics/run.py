@@ -1,0 +1,150 @@
+"""Run the analyses end to end: read through JDBC, transform, collect, write. Used by
+jobs/batch_analytics_app.py and the Dagster analytics assets.
+
+Each analysis is collected once (``toArrow``); the same Arrow tables are written and printed.
+Each analysis commits in its own transaction (segments with their summary, the trends' five
+tables together).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from eventflow_assets.analytics import transforms
+from eventflow_assets.analytics.report import format_report
+from eventflow_assets.analytics.sources import DAY, HOUR, Inputs, ceil_to, check_range, floor_to, read_inputs
+from eventflow_assets.analytics.writer import Replacement, replace
+
+__all__ = ["ANALYSES", "AnalysisResult", "format_report", "run_analyses"]
+
+log = logging.getLogger("eventflow.analytics")
+
+TOP_REVENUE = "top_revenue_by_currency"
+CONVERSION = "conversion_rates"
+TRENDS = "revenue_trends"
+SEGMENTS = "user_segments"
+ANALYSES = (TOP_REVENUE, CONVERSION, TRENDS, SEGMENTS)
+
+TRENDS_TABLES = {"five_min": "analytics_revenue_trends", "hourly": "analytics_revenue_trends_hourly",
+                 "daily": "analytics_revenue_trends_daily", "usd": "analytics_revenue_trends_usd"}
+# (RevenueTrends field, time column, granularity in the USD table, period a ranged run rounds out to)
+TREND_SERIES = (("five_min", "window_start", "5min", None), ("hourly", "period_start", "hour", HOUR),
+                ("daily", "period_start", "day", DAY))
+
+
+@dataclass
+class AnalysisResult:
+    """``tables``: output table name -> its rows (what was written); ``written``: rows inserted."""
+
+    tables: dict[str, pa.Table]
+    seconds: float = 0.0
+    written: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def run_analyses(spark: SparkSession, postgres_url: str,
+                 window_range: tuple[datetime, datetime] | None = None, *,
+                 analyses: tuple[str, ...] = ANALYSES, write: bool = True) -> dict[str, AnalysisResult]:
+    """Compute ``analyses`` and (unless ``write=False``) replace their tables.
+
+    ``window_range`` = [start, end) limits the revenue trends to the windows starting in it, and
+    to the hours and days those touch (recomputed whole); the other analyses are global and
+    always cover everything.
+    """
+    unknown = set(analyses) - set(ANALYSES)
+    if unknown:
+        raise ValueError(f"unknown analyses {sorted(unknown)}; choose from {ANALYSES}")
+    if window_range is not None:
+        window_range = check_range(window_range)
+    inputs = read_inputs(spark, postgres_url, window_range)
+    rates = inputs.rates.cache()
+    revenue = inputs.revenue_5min.cache() if TOP_REVENUE in analyses and TRENDS in analyses else inputs.revenue_5min
+    steps = {TOP_REVENUE: lambda: _top_revenue(inputs._replace(revenue_5min=revenue, rates=rates)),
+             CONVERSION: lambda: _conversion(inputs),
+             TRENDS: lambda: _trends(inputs._replace(revenue_5min=revenue, rates=rates), window_range),
+             SEGMENTS: lambda: _segments(inputs._replace(rates=rates))}
+    results = {}
+    try:
+        for name in (a for a in ANALYSES if a in analyses):
+            started = time.monotonic()
+            result, replacements = steps[name]()
+            if write:
+                result.written = replace(postgres_url, replacements)
+            result.seconds = time.monotonic() - started
+            for warning in result.warnings:
+                log.warning("%s: %s", name, warning)
+            log.info("%s: %s in %.1fs", name, result.written or "not written", result.seconds)
+            results[name] = result
+    finally:
+        rates.unpersist()
+        revenue.unpersist()
+    return results
+
+
+def _unrated(rows: pa.Table, usd_column: str) -> list[str]:
+    missing = sorted(set(rows.filter(pc.is_null(rows[usd_column]))["currency"].to_pylist()))
+    return [f"no rate in currency_rates for {', '.join(missing)}: left out of USD amounts"] if missing else []
+
+
+def _top_revenue(inputs: Inputs) -> tuple[AnalysisResult, list[Replacement]]:
+    rows = transforms.top_revenue_by_currency(inputs.revenue_5min, inputs.rates).toArrow()
+    table = "analytics_top_revenue_by_currency"
+    return AnalysisResult({table: rows}, warnings=_unrated(rows, "total_revenue_usd")), [Replacement(table, rows)]
+
+
+def _conversion(inputs: Inputs) -> tuple[AnalysisResult, list[Replacement]]:
+    rows = transforms.conversion_rates(inputs.funnel_5min).toArrow()
+    table = "analytics_conversion_rates"
+    return AnalysisResult({table: rows}), [Replacement(table, rows)]
+
+
+def _segments(inputs: Inputs) -> tuple[AnalysisResult, list[Replacement]]:
+    segments = transforms.user_segments(inputs.orders_raw, inputs.rates).cache()
+    try:
+        users = segments.toArrow()
+        summary = transforms.segment_summary(segments).toArrow()
+    finally:
+        segments.unpersist()
+    tables = {"analytics_user_segments": users, "analytics_segment_summary": summary}
+    return AnalysisResult(tables), [Replacement(name, rows) for name, rows in tables.items()]
+
+
+def _trends(inputs: Inputs, window_range) -> tuple[AnalysisResult, list[Replacement]]:
+    """Full run: every row. Ranged run: per series, the windows, hours or days the range touches."""
+    trends = transforms.revenue_trends(inputs.revenue_5min, inputs.rates)
+    tables, usd_parts, replacements = {}, [], []
+    for part, column, granularity, step in TREND_SERIES:
+        rows, usd = getattr(trends, part), trends.usd.where(F.col("granularity") == granularity)
+        period = None
+        if window_range is not None:
+            start, end = window_range
+            period = (start, end) if step is None else (floor_to(start, step), ceil_to(end, step))
+            rows, usd = _within(rows, column, period), _within(usd, "period_start", period)
+        rows, usd = rows.toArrow(), usd.toArrow()
+        tables[TRENDS_TABLES[part]] = rows
+        usd_parts.append(usd)
+        replacements += [_replacement(TRENDS_TABLES[part], rows, column, period),
+                         _replacement(TRENDS_TABLES["usd"], usd, "period_start", period,
+                                      extra="granularity = %s", params=(granularity,))]
+    tables[TRENDS_TABLES["usd"]] = pa.concat_tables(usd_parts)
+    result = AnalysisResult(tables, warnings=_unrated(tables[TRENDS_TABLES["five_min"]], "total_revenue_usd"))
+    return result, replacements
+
+
+def _replacement(table: str, rows: pa.Table, column: str, period, extra: str = "TRUE",
+                 params: tuple = ()) -> Replacement:
+    if period is None:
+        return Replacement(table, rows, extra, params)
+    return Replacement.time_range(table, rows, column, *period, extra=extra, extra_params=params)
+
+
+def _within(df: DataFrame, column: str, period: tuple[datetime, datetime]) -> DataFrame:
+    return df.where((F.col(column) >= F.lit(period[0])) & (F.col(column) < F.lit(period[1])))

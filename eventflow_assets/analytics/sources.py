@@ -1,0 +1,84 @@
+"""The analyses' inputs: the streaming tables and the currency rates, as lazy JDBC DataFrames."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import NamedTuple
+
+from pyspark.sql import DataFrame, SparkSession
+
+from eventflow_assets.analytics.jdbc import Partitioning, jdbc_target, read
+from eventflow_assets.storage.postgres import connect
+
+# Below this many rows (PostgreSQL's estimate) one JDBC connection reads faster than several.
+PARALLEL_READ_ROWS = 200_000
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+
+
+class Inputs(NamedTuple):
+    revenue_5min: DataFrame
+    funnel_5min: DataFrame
+    orders_raw: DataFrame
+    rates: DataFrame
+
+
+def floor_to(ts: datetime, step: timedelta) -> datetime:
+    """Start of the UTC period of length ``step`` (an hour, a day) that contains ``ts``."""
+    epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    return epoch + ((ts - epoch) // step) * step
+
+
+def ceil_to(ts: datetime, step: timedelta) -> datetime:
+    start = floor_to(ts, step)
+    return start if start == ts else start + step
+
+
+def check_range(window_range: tuple[datetime, datetime]) -> tuple[datetime, datetime]:
+    start, end = window_range
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("window_range needs timezone-aware datetimes")
+    if not start < end:
+        raise ValueError(f"empty window_range [{start}, {end})")
+    return start, end
+
+
+def read_inputs(spark: SparkSession, postgres_url: str,
+                window_range: tuple[datetime, datetime] | None = None) -> Inputs:
+    """With ``window_range``, revenue_by_currency_5min is read for the whole UTC days around it, so
+    the hourly and daily rollups of the periods it touches are complete."""
+    target = jdbc_target(postgres_url)
+    revenue = "SELECT window_start, window_end, currency, total_revenue, order_count FROM revenue_by_currency_5min"
+    if window_range is not None:
+        start, end = check_range(window_range)
+        first, last = floor_to(start, DAY), ceil_to(end, DAY)
+        revenue += (f" WHERE window_start >= '{first.isoformat()}'::timestamptz"
+                    f" AND window_start < '{last.isoformat()}'::timestamptz")
+    return Inputs(
+        revenue_5min=read(spark, target, query=revenue),
+        funnel_5min=read(spark, target,
+                         query="SELECT window_start, user_id, view_count, order_count FROM conversion_funnel_5min",
+                         partitioning=_partitioning(spark, postgres_url, "conversion_funnel_5min", "window_start")),
+        orders_raw=read(spark, target, query='SELECT user_id, price, currency, "timestamp" FROM orders_raw',
+                        partitioning=_partitioning(spark, postgres_url, "orders_raw", "timestamp")),
+        rates=read(spark, target, query="SELECT currency, usd_rate FROM currency_rates"),
+    )
+
+
+def _partitioning(spark: SparkSession, postgres_url: str, table: str, column: str) -> Partitioning | None:
+    """Split a large table's read into time ranges, one per core; None for a small table.
+
+    Bounds only size the ranges (the first and last are open-ended), so rows outside them, or
+    written after this look, are still read.
+    """
+    with connect(postgres_url) as conn:
+        estimate = conn.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", (table,)).fetchone()[0]
+        if estimate < PARALLEL_READ_ROWS:
+            return None
+        lower, upper = conn.execute(f'SELECT min("{column}"), max("{column}") FROM {table}').fetchone()
+    if lower is None or lower == upper:
+        return None
+    fmt = "%Y-%m-%d %H:%M:%S"
+    return Partitioning(column, lower.astimezone(timezone.utc).strftime(fmt),
+                        ceil_to(upper, timedelta(seconds=1)).astimezone(timezone.utc).strftime(fmt),
+                        spark.sparkContext.defaultParallelism)
