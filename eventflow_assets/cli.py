@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import signal
+import subprocess
 import sys
 import threading
+from pathlib import Path
 
 from eventflow_assets.errors import EventFlowError
 from eventflow_assets.ingestion.generator import Anomalies, EventGenerator
 from eventflow_assets.ingestion.producer import DEFAULT_DELAY_MS, ProduceStats, produce
 from eventflow_assets.ingestion.topics import provision_topics
+from eventflow_assets.local.processes import die_with_parent, stop_process
 from eventflow_assets.local.stack import DEFAULT_KAFKA_PORT, DEFAULT_POSTGRES_PORT, LocalStack, resolve_endpoints
 from eventflow_assets.processing.java import check_java
 from eventflow_assets.settings import Settings, redact_url
 from eventflow_assets.storage.schema import apply_schema
+
+JOBS_DIR = Path(__file__).resolve().parents[1] / "jobs"
 
 ENVIRONMENT_HELP = """environment:
   EVENTFLOW_KAFKA_BOOTSTRAP_SERVERS  Kafka to use (unset: `up` starts an embedded broker)
@@ -67,14 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="run the platform until Ctrl-C",
                         description="Start embedded Kafka and PostgreSQL unless configured, provision the topics "
-                                    "and the schema, and run the event producer until Ctrl-C, which stops all "
-                                    "of it.", epilog=ENVIRONMENT_HELP,
+                                    "and the schema, run the streaming job (jobs/streaming_app.py) and the "
+                                    "event producer until Ctrl-C, which stops all of it.", epilog=ENVIRONMENT_HELP,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     up.add_argument("--kafka-port", type=int, default=DEFAULT_KAFKA_PORT,
                     help=f"port of the embedded broker on 127.0.0.1 (default {DEFAULT_KAFKA_PORT})")
     up.add_argument("--postgres-port", type=int, default=DEFAULT_POSTGRES_PORT,
                     help=f"port of the embedded PostgreSQL on 127.0.0.1 (default {DEFAULT_POSTGRES_PORT})")
     up.add_argument("--no-producer", action="store_true", help="do not run the event producer")
+    up.add_argument("--no-streaming", action="store_true", help="do not run the streaming job")
     _add_producer_options(up, with_count=False)
 
     prod = sub.add_parser("produce", help="publish generated events",
@@ -156,9 +164,51 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
+def _fresh_checkpoints(home: Path) -> bool:
+    """A new embedded broker has new, empty topics: old checkpoints point past their end.
+
+    They are moved to ``checkpoints.previous`` (replacing an older one) rather than deleted.
+    """
+    current, previous = home / "checkpoints", home / "checkpoints.previous"
+    if not current.exists():
+        return False
+    shutil.rmtree(previous, ignore_errors=True)
+    current.rename(previous)
+    return True
+
+
+def _start_streaming(endpoints, home: Path) -> subprocess.Popen:
+    env = {**os.environ, "EVENTFLOW_KAFKA_BOOTSTRAP_SERVERS": endpoints.kafka_bootstrap_servers,
+           "EVENTFLOW_POSTGRES_URL": endpoints.postgres_url, "EVENTFLOW_HOME": str(home)}
+    log_path = home / "logs" / "streaming.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        return subprocess.Popen([sys.executable, str(JOBS_DIR / "streaming_app.py")], env=env,
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                preexec_fn=die_with_parent())
+
+
+def _watch(child: subprocess.Popen | None, stop: threading.Event, home: Path) -> None:
+    """Stop everything if the streaming job dies, and say where its log is."""
+    if child is None:
+        return
+
+    def watch() -> None:
+        while not stop.is_set():
+            if child.poll() is not None:
+                print(f"\nthe streaming job exited with status {child.returncode}; "
+                      f"see {home / 'logs' / 'streaming.log'}", file=sys.stderr)
+                stop.set()
+                return
+            stop.wait(1.0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def cmd_up(args, settings: Settings) -> int:
     check_java()
     stop = _stop_on_signals()
+    streaming = None
     with LocalStack(settings, args.kafka_port, args.postgres_port) as stack:
         ep = stack.endpoints
         print(f"Kafka:      {ep.kafka_bootstrap_servers}{'  (embedded)' if stack.kafka else ''}")
@@ -168,18 +218,30 @@ def cmd_up(args, settings: Settings) -> int:
         print("topics:     " + ", ".join(f"{t} ({s})" for t, s in topics.items()))
         applied = apply_schema(ep.postgres_url)
         print(f"schema:     {'applied ' + ', '.join(map(str, applied)) if applied else 'up to date'}")
-        if args.no_producer:
-            print("running; Ctrl-C stops everything")
-            stop.wait()
-            return 0
-        rate = _rate(args, default_unpaced=False)
-        print(f"producer:   {rate:g} events/s; Ctrl-C stops everything")
-        progress = _Progress()
-        stats = produce(ep.kafka_config(), EventGenerator(seed=args.seed), rate=rate, stop=stop,
-                        on_progress=progress)
-        progress.done()
-        _report(stats)
-    return 1 if stats.failed else 0
+        try:
+            if not args.no_streaming:
+                if stack.kafka and _fresh_checkpoints(settings.home):
+                    print("streaming:  new embedded broker, previous checkpoints moved to checkpoints.previous")
+                streaming = _start_streaming(ep, settings.home)
+                print(f"streaming:  started (pid {streaming.pid}, log {settings.home / 'logs' / 'streaming.log'}); "
+                      "`eventflow status` shows its progress")
+            _watch(streaming, stop, settings.home)
+            if args.no_producer:
+                print("running; Ctrl-C stops everything")
+                stop.wait()
+                return 1 if streaming and streaming.returncode else 0
+            rate = _rate(args, default_unpaced=False)
+            print(f"producer:   {rate:g} events/s; Ctrl-C stops everything")
+            progress = _Progress()
+            stats = produce(ep.kafka_config(), EventGenerator(seed=args.seed), rate=rate, stop=stop,
+                            on_progress=progress)
+            progress.done()
+            _report(stats)
+        finally:
+            if streaming is not None and streaming.poll() is None:
+                print("stopping the streaming job after its current batch...", file=sys.stderr)
+                stop_process(streaming, timeout=90)
+    return 1 if stats.failed or (streaming and streaming.returncode not in (0, -15)) else 0
 
 
 def cmd_produce(args, settings: Settings) -> int:
