@@ -2,7 +2,7 @@
 jobs/batch_analytics_app.py and the Dagster analytics assets.
 
 Each analysis is collected once (``toArrow``); the same Arrow tables are written and printed.
-Each analysis commits in its own transaction (segments with their summary, the trends' five
+Each analysis commits in its own transaction (segments with their summary, the four trends
 tables together).
 """
 
@@ -20,7 +20,8 @@ from pyspark.sql import functions as F
 
 from eventflow_assets.analytics import transforms
 from eventflow_assets.analytics.report import format_report
-from eventflow_assets.analytics.sources import DAY, HOUR, Inputs, ceil_to, check_range, floor_to, read_inputs
+from eventflow_assets.analytics import sources
+from eventflow_assets.analytics.sources import DAY, HOUR, ceil_to, check_range, floor_to
 from eventflow_assets.analytics.writer import Replacement, replace
 
 __all__ = ["ANALYSES", "AnalysisResult", "format_report", "run_analyses"]
@@ -64,13 +65,14 @@ def run_analyses(spark: SparkSession, postgres_url: str,
         raise ValueError(f"unknown analyses {sorted(unknown)}; choose from {ANALYSES}")
     if window_range is not None:
         window_range = check_range(window_range)
-    inputs = read_inputs(spark, postgres_url, window_range)
-    rates = inputs.rates.cache()
-    revenue = inputs.revenue_5min.cache() if TOP_REVENUE in analyses and TRENDS in analyses else inputs.revenue_5min
-    steps = {TOP_REVENUE: lambda: _top_revenue(inputs._replace(revenue_5min=revenue, rates=rates)),
-             CONVERSION: lambda: _conversion(inputs),
-             TRENDS: lambda: _trends(inputs._replace(revenue_5min=revenue, rates=rates), window_range),
-             SEGMENTS: lambda: _segments(inputs._replace(rates=rates))}
+    rates = sources.currency_rates(spark, postgres_url).cache()
+    revenue = sources.revenue_5min(spark, postgres_url, window_range)
+    if TOP_REVENUE in analyses and TRENDS in analyses:
+        revenue = revenue.cache()
+    steps = {TOP_REVENUE: lambda: _top_revenue(revenue, rates),
+             CONVERSION: lambda: _conversion(sources.funnel_5min(spark, postgres_url)),
+             TRENDS: lambda: _trends(revenue, rates, window_range),
+             SEGMENTS: lambda: _segments(sources.orders_raw(spark, postgres_url), rates)}
     results = {}
     try:
         for name in (a for a in ANALYSES if a in analyses):
@@ -94,20 +96,20 @@ def _unrated(rows: pa.Table, usd_column: str) -> list[str]:
     return [f"no rate in currency_rates for {', '.join(missing)}: left out of USD amounts"] if missing else []
 
 
-def _top_revenue(inputs: Inputs) -> tuple[AnalysisResult, list[Replacement]]:
-    rows = transforms.top_revenue_by_currency(inputs.revenue_5min, inputs.rates).toArrow()
+def _top_revenue(revenue: DataFrame, rates: DataFrame) -> tuple[AnalysisResult, list[Replacement]]:
+    rows = transforms.top_revenue_by_currency(revenue, rates).toArrow()
     table = "analytics_top_revenue_by_currency"
     return AnalysisResult({table: rows}, warnings=_unrated(rows, "total_revenue_usd")), [Replacement(table, rows)]
 
 
-def _conversion(inputs: Inputs) -> tuple[AnalysisResult, list[Replacement]]:
-    rows = transforms.conversion_rates(inputs.funnel_5min).toArrow()
+def _conversion(funnel: DataFrame) -> tuple[AnalysisResult, list[Replacement]]:
+    rows = transforms.conversion_rates(funnel).toArrow()
     table = "analytics_conversion_rates"
     return AnalysisResult({table: rows}), [Replacement(table, rows)]
 
 
-def _segments(inputs: Inputs) -> tuple[AnalysisResult, list[Replacement]]:
-    segments = transforms.user_segments(inputs.orders_raw, inputs.rates).cache()
+def _segments(orders: DataFrame, rates: DataFrame) -> tuple[AnalysisResult, list[Replacement]]:
+    segments = transforms.user_segments(orders, rates).cache()
     try:
         users = segments.toArrow()
         summary = transforms.segment_summary(segments).toArrow()
@@ -117,9 +119,9 @@ def _segments(inputs: Inputs) -> tuple[AnalysisResult, list[Replacement]]:
     return AnalysisResult(tables), [Replacement(name, rows) for name, rows in tables.items()]
 
 
-def _trends(inputs: Inputs, window_range) -> tuple[AnalysisResult, list[Replacement]]:
+def _trends(revenue: DataFrame, rates: DataFrame, window_range) -> tuple[AnalysisResult, list[Replacement]]:
     """Full run: every row. Ranged run: per series, the windows, hours or days the range touches."""
-    trends = transforms.revenue_trends(inputs.revenue_5min, inputs.rates)
+    trends = transforms.revenue_trends(revenue, rates)
     tables, usd_parts, replacements = {}, [], []
     for part, column, granularity, step in TREND_SERIES:
         rows, usd = getattr(trends, part), trends.usd.where(F.col("granularity") == granularity)

@@ -1,9 +1,9 @@
-"""The analyses' inputs: the streaming tables and the currency rates, as lazy JDBC DataFrames."""
+"""The analyses' inputs: the streaming tables and the currency rates, as lazy JDBC DataFrames
+(each read happens when an action needs it)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import NamedTuple
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -14,13 +14,6 @@ from eventflow_assets.storage.postgres import connect
 PARALLEL_READ_ROWS = 200_000
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
-
-
-class Inputs(NamedTuple):
-    revenue_5min: DataFrame
-    funnel_5min: DataFrame
-    orders_raw: DataFrame
-    rates: DataFrame
 
 
 def floor_to(ts: datetime, step: timedelta) -> datetime:
@@ -43,26 +36,31 @@ def check_range(window_range: tuple[datetime, datetime]) -> tuple[datetime, date
     return start, end
 
 
-def read_inputs(spark: SparkSession, postgres_url: str,
-                window_range: tuple[datetime, datetime] | None = None) -> Inputs:
-    """With ``window_range``, revenue_by_currency_5min is read for the whole UTC days around it, so
-    the hourly and daily rollups of the periods it touches are complete."""
-    target = jdbc_target(postgres_url)
-    revenue = "SELECT window_start, window_end, currency, total_revenue, order_count FROM revenue_by_currency_5min"
+def revenue_5min(spark: SparkSession, postgres_url: str,
+                 window_range: tuple[datetime, datetime] | None = None) -> DataFrame:
+    """With ``window_range``, only the windows of the whole UTC days around it: enough for the
+    hourly and daily rollups of the periods the range touches to be complete."""
+    query = "SELECT window_start, window_end, currency, total_revenue, order_count FROM revenue_by_currency_5min"
     if window_range is not None:
         start, end = check_range(window_range)
-        first, last = floor_to(start, DAY), ceil_to(end, DAY)
-        revenue += (f" WHERE window_start >= '{first.isoformat()}'::timestamptz"
-                    f" AND window_start < '{last.isoformat()}'::timestamptz")
-    return Inputs(
-        revenue_5min=read(spark, target, query=revenue),
-        funnel_5min=read(spark, target,
-                         query="SELECT window_start, user_id, view_count, order_count FROM conversion_funnel_5min",
-                         partitioning=_partitioning(spark, postgres_url, "conversion_funnel_5min", "window_start")),
-        orders_raw=read(spark, target, query='SELECT user_id, price, currency, "timestamp" FROM orders_raw',
-                        partitioning=_partitioning(spark, postgres_url, "orders_raw", "timestamp")),
-        rates=read(spark, target, query="SELECT currency, usd_rate FROM currency_rates"),
-    )
+        query += (f" WHERE window_start >= '{floor_to(start, DAY).isoformat()}'::timestamptz"
+                  f" AND window_start < '{ceil_to(end, DAY).isoformat()}'::timestamptz")
+    return read(spark, jdbc_target(postgres_url), query=query)
+
+
+def funnel_5min(spark: SparkSession, postgres_url: str) -> DataFrame:
+    return read(spark, jdbc_target(postgres_url),
+                query="SELECT window_start, user_id, view_count, order_count FROM conversion_funnel_5min",
+                partitioning=_partitioning(spark, postgres_url, "conversion_funnel_5min", "window_start"))
+
+
+def orders_raw(spark: SparkSession, postgres_url: str) -> DataFrame:
+    return read(spark, jdbc_target(postgres_url), query='SELECT user_id, price, currency, "timestamp" FROM orders_raw',
+                partitioning=_partitioning(spark, postgres_url, "orders_raw", "timestamp"))
+
+
+def currency_rates(spark: SparkSession, postgres_url: str) -> DataFrame:
+    return read(spark, jdbc_target(postgres_url), query="SELECT currency, usd_rate FROM currency_rates")
 
 
 def _partitioning(spark: SparkSession, postgres_url: str, table: str, column: str) -> Partitioning | None:

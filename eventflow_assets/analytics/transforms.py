@@ -10,6 +10,7 @@ cast to decimal(20,2) and counts to decimal(18,0) before they are multiplied or 
 
 from __future__ import annotations
 
+from functools import reduce
 from typing import NamedTuple
 
 from pyspark.sql import Column, DataFrame
@@ -100,8 +101,8 @@ def revenue_trends(revenue_5min: DataFrame, rates: DataFrame) -> RevenueTrends:
              F.sum("order_count").cast("bigint").alias("order_count"))
         .select(F.lit(name).alias("granularity"), "period_start", "total_revenue_usd", "order_count")
         for name, seconds in GRANULARITIES.items()]
-    usd = usd_parts[0].unionByName(usd_parts[1]).unionByName(usd_parts[2])
-    return RevenueTrends(five_min, rollup(GRANULARITIES["hour"]), rollup(GRANULARITIES["day"]), usd)
+    return RevenueTrends(five_min, rollup(GRANULARITIES["hour"]), rollup(GRANULARITIES["day"]),
+                         reduce(DataFrame.unionByName, usd_parts))
 
 
 def user_segments(orders_raw: DataFrame, rates: DataFrame) -> DataFrame:

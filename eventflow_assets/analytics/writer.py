@@ -53,7 +53,8 @@ def replace(postgres_url: str, replacements: list[Replacement]) -> dict[str, int
             if r.rows.num_rows:
                 with conn.cursor().copy(f"COPY {staging} ({names}) FROM STDIN WITH (FORMAT csv)") as copy:
                     copy.write(arrow_to_csv(r.rows))
-            outside = conn.execute(f"SELECT count(*) FROM {staging} WHERE ({r.scope}) IS NOT TRUE", r.params).fetchone()[0]
+            outside = conn.execute(f"SELECT count(*) FROM {staging} WHERE ({r.scope}) IS NOT TRUE",
+                                   r.params).fetchone()[0]
             if outside:
                 raise OutOfScope(f"{outside} of {r.rows.num_rows} rows for {r.table} are outside "
                                  f"the replaced scope {r.scope} {r.params}")

@@ -95,8 +95,9 @@ def load(url: str, revenue=REVENUE, funnel=FUNNEL, orders=ORDERS) -> None:
                             VALUES (%s, %s, %s, %s, %s, %s)""",
                          (t, t + WINDOW, currency, D(total), count, money(D(total) / count)))
         for start, user, views, n in funnel:
-            conn.execute("""INSERT INTO conversion_funnel_5min (window_start, window_end, user_id, view_count,
-                            order_count) VALUES (%s, %s, %s, %s, %s)""", (ts(start), ts(start) + WINDOW, user, views, n))
+            conn.execute("""INSERT INTO conversion_funnel_5min
+                            (window_start, window_end, user_id, view_count, order_count)
+                            VALUES (%s, %s, %s, %s, %s)""", (ts(start), ts(start) + WINDOW, user, views, n))
         for i, (user, price, currency) in enumerate(orders):
             conn.execute("""INSERT INTO orders_raw (order_id, user_id, product_id, price, currency, "timestamp")
                             VALUES (%s, %s, %s, %s, %s, %s)""",

@@ -31,6 +31,15 @@ def test_help(tmp_path):
     assert "--trends-from" in done.stdout and done.stderr == ""
 
 
+def test_trends_range_options_are_checked(tmp_path):
+    alone = run_app(tmp_path, "--trends-from", "2026-11-24T01:00:00Z")
+    assert alone.returncode == 2 and "--trends-from and --trends-to go together" in alone.stderr
+    backwards = run_app(tmp_path, "--trends-from", "2026-11-24T02:00Z", "--trends-to", "2026-11-24T01:00Z")
+    assert backwards.returncode == 2 and "--trends-from must be before --trends-to" in backwards.stderr
+    garbage = run_app(tmp_path, "--trends-from", "yesterday", "--trends-to", "2026-11-24T01:00Z")
+    assert garbage.returncode == 2 and "not an ISO-8601 time: 'yesterday'" in garbage.stderr
+
+
 def test_unreachable_database_is_one_line_and_exit_2(tmp_path):
     port = free_port()
     done = run_app(tmp_path, postgres_url=f"postgresql://u:hunter2@127.0.0.1:{port}/db")

@@ -41,6 +41,6 @@ def test_partitioned_reads_return_every_row(spark, loaded_url, monkeypatch):
     with psycopg.connect(loaded_url, autocommit=True) as conn:
         conn.execute("ANALYZE orders_raw")
     monkeypatch.setattr(sources, "PARALLEL_READ_ROWS", 1)
-    orders = sources.read_inputs(spark, loaded_url).orders_raw
+    orders = sources.orders_raw(spark, loaded_url)
     assert orders.rdd.getNumPartitions() == spark.sparkContext.defaultParallelism == 2
     assert orders.count() == len(dataset.ORDERS)

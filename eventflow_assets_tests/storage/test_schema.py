@@ -44,8 +44,11 @@ def _primary_key(conn, table):
         WHERE i.indrelid = %s::regclass AND i.indisprimary ORDER BY array_position(i.indkey, a.attnum)""", (table,))]
 
 
+LATEST = max(int(p.name[:4]) for p in MIGRATIONS_DIR.glob("*.sql"))
+
+
 def test_contract_tables_columns_and_keys(pg_url):
-    assert apply_schema(pg_url) == [1]
+    assert apply_schema(pg_url) == list(range(1, LATEST + 1))
     with psycopg.connect(pg_url) as conn:
         for table, columns in CONTRACT_COLUMNS.items():
             have = [r[0] for r in conn.execute(
@@ -74,15 +77,15 @@ def test_applying_twice_is_a_no_op(pg_url):
     before = _snapshot(pg_url)
     assert apply_schema(pg_url) == []
     assert _snapshot(pg_url) == before
-    assert schema_version(pg_url) == 1
+    assert schema_version(pg_url) == LATEST
 
 
 def test_new_migration_applies_alone_and_edited_migration_is_refused(pg_url, tmp_path):
     shutil.copytree(MIGRATIONS_DIR, tmp_path / "m")
-    assert apply_schema(pg_url, tmp_path / "m") == [1]
-    (tmp_path / "m" / "0002_extra.sql").write_text("CREATE TABLE extra (id int);")
-    assert apply_schema(pg_url, tmp_path / "m") == [2]
-    assert schema_version(pg_url) == 2
+    assert apply_schema(pg_url, tmp_path / "m") == list(range(1, LATEST + 1))
+    (tmp_path / "m" / "9001_extra.sql").write_text("CREATE TABLE extra (id int);")
+    assert apply_schema(pg_url, tmp_path / "m") == [9001]
+    assert schema_version(pg_url) == 9001
     with (tmp_path / "m" / "0001_core.sql").open("a") as fh:
         fh.write("\n-- edited\n")
     with pytest.raises(EventFlowError, match="migration 0001_core.sql changed after it was applied"):
@@ -91,12 +94,12 @@ def test_new_migration_applies_alone_and_edited_migration_is_refused(pg_url, tmp
 
 def test_failed_migration_leaves_nothing_half_applied(pg_url, tmp_path):
     shutil.copytree(MIGRATIONS_DIR, tmp_path / "m")
-    (tmp_path / "m" / "0002_broken.sql").write_text("CREATE TABLE half (id int); SELECT no_such_function();")
+    (tmp_path / "m" / "9002_broken.sql").write_text("CREATE TABLE half (id int); SELECT no_such_function();")
     with pytest.raises(psycopg.Error):
         apply_schema(pg_url, tmp_path / "m")
     with psycopg.connect(pg_url) as conn:
         assert conn.execute("SELECT to_regclass('half')").fetchone()[0] is None
-    assert schema_version(pg_url) == 1
+    assert schema_version(pg_url) == LATEST
 
 
 def test_bad_url_and_unreachable_server_are_clear_errors():
