@@ -24,58 +24,76 @@ _UUID = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F
 
 
 
-def _type_of(v: Column, name: str) -> Column:
-    return F.schema_of_variant(F.variant_get(v, f"$.{name}", "variant"))
+def _v(name: str) -> Column:
+    return F.col(f"_v_{name}")
 
 
-def _string(v: Column, name: str) -> Column:
-    return F.try_variant_get(v, f"$.{name}", "string")
+def _t(name: str) -> Column:
+    return F.col(f"_t_{name}")
 
 
-def _reason(topic: str, v: Column) -> Column:
-    """The first broken rule, as text; NULL when the record is valid."""
+def _s(name: str) -> Column:
+    return F.col(f"_s_{name}")
+
+
+def _extract(frame: DataFrame, topic: str) -> DataFrame:
+    """Each field's variant, type name and text, computed once each.
+
+    Two projections rather than one expression per rule: Spark does not share common
+    subexpressions across CASE branches, and it keeps these projections apart because their
+    expressions are used many times (not "cheap"). Parsing got about 3x faster this way.
+    """
     fields = REQUIRED_FIELDS[topic]
+    frame = frame.select("*", *[F.variant_get("v", f"$.{f}", "variant").alias(f"_v_{f}") for f in fields])
+    extra = [F.try_variant_get(_v("price"), "$", "decimal(38,6)").alias("_d_price")] if topic == ORDERS else []
+    return frame.select(
+        "*", *[F.schema_of_variant(_v(f)).alias(f"_t_{f}") for f in fields],
+        *[F.try_variant_get(_v(f), "$", "string").alias(f"_s_{f}") for f in fields if f != "price"], *extra)
+
+
+def _reason(topic: str) -> Column:
+    """The first broken rule, as text; NULL when the record is valid (over :func:`_extract`'s columns)."""
+    fields = REQUIRED_FIELDS[topic]
+    v = F.col("v")
     rules: list[tuple[Column, Column | str]] = [
         (v.isNull(), "invalid JSON"),
-        (~F.startswith(F.schema_of_variant(v), F.lit("OBJECT")), "not a JSON object"),
+        # schema_of_variant(v) builds the whole object's schema: only asked when a field is missing.
+        (_v(fields[0]).isNull() & ~F.startswith(F.schema_of_variant(v), F.lit("OBJECT")), "not a JSON object"),
     ]
     for name in fields:
-        present = F.variant_get(v, f"$.{name}", "variant")
-        rules.append((present.isNull() | F.is_variant_null(present), f"missing field: {name}"))
+        rules.append((_v(name).isNull() | F.is_variant_null(_v(name)), f"missing field: {name}"))
     for name in fields:
         if name == "price":
-            kind = _type_of(v, name)
+            kind = _t(name)
             is_number = (F.startswith(kind, F.lit("BIGINT")) | F.startswith(kind, F.lit("DOUBLE"))
                          | F.startswith(kind, F.lit("DECIMAL")))
             rules.append((~is_number, "wrong type: price must be a JSON number"))
         else:
-            rules.append((_type_of(v, name) != F.lit("STRING"), f"wrong type: {name} must be a string"))
+            rules.append((_t(name) != F.lit("STRING"), f"wrong type: {name} must be a string"))
     for name in fields:
         if name != "price":  # PostgreSQL text cannot hold NUL
-            rules.append((F.contains(_string(v, name), F.lit("\u0000")), f"invalid value: {name} contains NUL"))
+            rules.append((F.contains(_s(name), F.lit("\u0000")), f"invalid value: {name} contains NUL"))
     id_field = "orderId" if topic == ORDERS else "eventId"
-    rules.append((~_string(v, id_field).rlike(_UUID),
-                  F.concat(F.lit(f"invalid value: {id_field} is not a UUID: "), _string(v, id_field))))
-    rules.append((F.length(_string(v, "userId")) == 0, "invalid value: userId is empty"))
+    rules.append((~_s(id_field).rlike(_UUID),
+                  F.concat(F.lit(f"invalid value: {id_field} is not a UUID: "), _s(id_field))))
+    rules.append((F.length(_s("userId")) == 0, "invalid value: userId is empty"))
     if topic == USER_EVENTS:
-        rules.append((~_string(v, "eventType").isin(*USER_EVENT_TYPES),
+        rules.append((~_s("eventType").isin(*USER_EVENT_TYPES),
                       F.concat(F.lit(f"invalid value: eventType must be one of {', '.join(USER_EVENT_TYPES)}: "),
-                               _string(v, "eventType"))))
+                               _s("eventType"))))
     if topic in (PRODUCT_VIEW, ORDERS):
-        rules.append((F.length(_string(v, "productId")) == 0, "invalid value: productId is empty"))
+        rules.append((F.length(_s("productId")) == 0, "invalid value: productId is empty"))
     if topic == ORDERS:
-        exact = F.try_variant_get(v, "$.price", "decimal(38,6)")
+        exact = F.col("_d_price")
         rules += [
             (exact.isNull() | (exact > F.lit(MAX_PRICE)), "invalid value: price is out of range"),
             (exact <= 0, F.concat(F.lit("invalid value: price must be > 0: "), exact.cast("string"))),
             (exact != F.round(exact, 2), "invalid value: price has more than 2 decimals"),
-            (~_string(v, "currency").isin(*CURRENCIES),
-             F.concat(F.lit(f"invalid value: currency must be one of {', '.join(CURRENCIES)}: "),
-                      _string(v, "currency"))),
+            (~_s("currency").isin(*CURRENCIES),
+             F.concat(F.lit(f"invalid value: currency must be one of {', '.join(CURRENCIES)}: "), _s("currency"))),
         ]
-    rules.append((F.try_to_timestamp(_string(v, "timestamp"), F.lit(TIMESTAMP_FORMAT)).isNull(),
-                  F.concat(F.lit("invalid value: timestamp is not ISO-8601 with offset: "),
-                           _string(v, "timestamp"))))
+    rules.append((F.col("event_time").isNull(),
+                  F.concat(F.lit("invalid value: timestamp is not ISO-8601 with offset: "), _s("timestamp"))))
     expr = None
     for condition, message in rules:
         message = F.lit(message) if isinstance(message, str) else message
@@ -106,25 +124,21 @@ def parse(records: DataFrame, topic: str) -> DataFrame:
         text.alias("_text"),
         F.try_parse_json(text).alias("v"),
     )
-    v = F.col("v")
+    fields = _extract(base, topic).withColumn(
+        "event_time", F.try_to_timestamp(_s("timestamp"), F.lit(TIMESTAMP_FORMAT)))
     reason = (F.when(F.col("payload_bytes") == 0, F.lit("empty record"))
               .when(F.col("_text").isNull(), F.lit("not UTF-8 text"))
-              .otherwise(_reason(topic, v)))
-    columns = [
-        (F.try_variant_get(v, "$.orderId", "string") if topic == ORDERS
-         else F.try_variant_get(v, "$.eventId", "string")).alias("order_id" if topic == ORDERS else "event_id"),
-        _string(v, "userId").alias("user_id"),
-    ]
+              .otherwise(_reason(topic)))
+    id_column = "order_id" if topic == ORDERS else "event_id"
+    columns = [_s("orderId" if topic == ORDERS else "eventId").alias(id_column), _s("userId").alias("user_id")]
     if topic == USER_EVENTS:
-        columns.append(_string(v, "eventType").alias("event_type"))
+        columns.append(_s("eventType").alias("event_type"))
     else:
-        columns.append(_string(v, "productId").alias("product_id"))
+        columns.append(_s("productId").alias("product_id"))
     if topic == ORDERS:
-        columns += [F.try_variant_get(v, "$.price", "decimal(12,2)").alias("price"),
-                    _string(v, "currency").alias("currency")]
-    columns.append(F.try_to_timestamp(_string(v, "timestamp"), F.lit(TIMESTAMP_FORMAT)).alias("event_time"))
-    return base.select(*columns, "topic", "partition", "offset", "kafka_timestamp", "record_key", "payload",
-                       "payload_bytes", reason.alias("reject_reason"))
+        columns += [F.col("_d_price").cast("decimal(12,2)").alias("price"), _s("currency").alias("currency")]
+    return fields.select(*columns, "event_time", "topic", "partition", "offset", "kafka_timestamp", "record_key",
+                         "payload", "payload_bytes", reason.alias("reject_reason"))
 
 
 def valid(parsed: DataFrame) -> DataFrame:

@@ -1,0 +1,135 @@
+"""Streaming benchmark: catch-up speed on a backlog, then sustained throughput and latency.
+
+    python bench/streaming.py [--backlog 1000000] [--rates 10,1000,20000] [--duration 60]
+
+Starts its own embedded broker and PostgreSQL (temporary state), runs jobs/streaming_app.py as
+a separate process exactly as users do, and prints one line per measurement:
+
+- catch-up: N events already in the topics, `streaming_app.py --available-now` from a new
+  checkpoint; events/s = N / wall time (JVM start included), and per-query batch time.
+- sustained at R events/s for D seconds (trigger 10 s): lag per query at the end of producing
+  vs. one trigger into it (lag not growing = sustainable), and end-to-end order latency
+  p50/p95 = orders_raw.ingested_at - event time (the row's commit follows within milliseconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+
+from eventflow_assets.ingestion.generator import EventGenerator
+from eventflow_assets.ingestion.producer import produce
+from eventflow_assets.ingestion.topics import provision_topics
+from eventflow_assets.local.processes import free_port
+from eventflow_assets.local.stack import LocalStack
+from eventflow_assets.settings import Settings
+from eventflow_assets.storage.schema import apply_schema
+
+APP = Path(__file__).resolve().parents[1] / "jobs" / "streaming_app.py"
+
+
+def _env(endpoints, home: Path) -> dict:
+    return {**os.environ, "EVENTFLOW_KAFKA_BOOTSTRAP_SERVERS": endpoints.kafka_bootstrap_servers,
+            "EVENTFLOW_POSTGRES_URL": endpoints.postgres_url, "EVENTFLOW_HOME": str(home)}
+
+
+def _reset_tables(url: str) -> None:
+    with psycopg.connect(url) as conn:
+        conn.execute("TRUNCATE orders_raw, revenue_by_currency_5min, conversion_funnel_5min, rejected_events, "
+                     "stream_batches, stream_progress")
+
+
+def catch_up(endpoints, home: Path, backlog: int) -> None:
+    _reset_tables(endpoints.postgres_url)
+    stats = produce(endpoints.kafka_config(), EventGenerator(seed=1), count=backlog)
+    started = time.monotonic()
+    subprocess.run([sys.executable, str(APP), "--available-now", "--checkpoint-dir", str(home / "chk-backlog")],
+                   env=_env(endpoints, home), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wall = time.monotonic() - started
+    with psycopg.connect(endpoints.postgres_url) as conn:
+        rows = conn.execute("SELECT query_name, sum(input_rows), sum(duration_ms), count(*) FROM stream_progress "
+                            "GROUP BY 1 ORDER BY 1").fetchall()
+        orders = conn.execute("SELECT count(*) FROM orders_raw").fetchone()[0]
+    print(f"catch-up: {stats.delivered:,} events ({orders:,} orders) in {wall:.1f}s wall "
+          f"= {stats.delivered / wall:,.0f} events/s (JVM start included)")
+    for name, rows_in, ms, batches in rows:
+        print(f"  {name:<26} {rows_in:>10,} rows in {batches} batches, {ms / 1000:.1f}s of batch time")
+
+
+def sustained(endpoints, home: Path, rate: float, duration: float) -> None:
+    _reset_tables(endpoints.postgres_url)
+    log = open(home / f"stream-{rate:g}.log", "wb")
+    app = subprocess.Popen([sys.executable, str(APP), "--starting-offsets", "latest",
+                            "--checkpoint-dir", str(home / f"chk-{rate:g}")],
+                           env=_env(endpoints, home), stdout=log, stderr=subprocess.STDOUT)
+    try:
+        _wait_for_first_batches(endpoints.postgres_url)
+        stop = threading.Event()
+        started = time.time()
+        stats = produce(endpoints.kafka_config(), EventGenerator(seed=int(rate)), rate=rate, duration=duration,
+                        stop=stop)
+        produced_until = time.time()
+        time.sleep(25)  # two more triggers to drain
+        with psycopg.connect(endpoints.postgres_url) as conn:
+            lags = conn.execute("""
+                SELECT query_name,
+                       (SELECT sum(value::bigint) FROM jsonb_each_text(lag)) AS lag, recorded_at
+                FROM stream_progress WHERE recorded_at BETWEEN to_timestamp(%s) AND to_timestamp(%s)
+                ORDER BY recorded_at""", (started + 10, produced_until)).fetchall()
+            latencies = [r[0] for r in conn.execute(
+                """SELECT extract(epoch FROM ingested_at - "timestamp") FROM orders_raw
+                   WHERE "timestamp" >= to_timestamp(%s)""", (started,))]
+    finally:
+        app.terminate()
+        app.wait(120)
+    first, last = {}, {}
+    for name, lag, _ in lags:
+        first.setdefault(name, lag)
+        last[name] = lag
+    lat = sorted(float(x) for x in latencies)
+    p50 = statistics.median(lat) if lat else float("nan")
+    p95 = lat[int(0.95 * (len(lat) - 1))] if lat else float("nan")
+    print(f"sustained {rate:,.0f} events/s for {duration:.0f}s: {stats.rate:,.0f} events/s produced, "
+          f"{len(lat):,} orders, latency p50 {p50:.2f}s p95 {p95:.2f}s; lag first->last batch: "
+          + ", ".join(f"{n} {first[n]:,}->{last[n]:,}" for n in sorted(last)))
+
+
+def _wait_for_first_batches(url: str, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with psycopg.connect(url) as conn:
+            if conn.execute("SELECT count(DISTINCT query_name) FROM stream_progress").fetchone()[0] == 4:
+                return
+        time.sleep(1)
+    raise RuntimeError("the streaming job did not start")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backlog", type=int, default=1_000_000, help="0 to skip")
+    parser.add_argument("--rates", default="10,1000,20000", help="comma-separated events/s; empty to skip")
+    parser.add_argument("--duration", type=float, default=60.0)
+    args = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="eventflow-bench-"))
+    settings = Settings.from_env({"EVENTFLOW_HOME": str(home)})
+    with LocalStack(settings, free_port(), free_port()) as stack:
+        provision_topics(stack.endpoints.kafka_config())
+        apply_schema(stack.endpoints.postgres_url)
+        if args.backlog:
+            catch_up(stack.endpoints, home, args.backlog)
+        for rate in filter(None, args.rates.split(",")):
+            sustained(stack.endpoints, home, float(rate), args.duration)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
