@@ -13,22 +13,39 @@ from datetime import datetime
 from psycopg.types.json import Jsonb
 from pyspark.sql.streaming import StreamingQueryListener
 
+from eventflow_assets.ingestion.offsets import end_offsets
 from eventflow_assets.storage.postgres import connect
 
 log = logging.getLogger("eventflow.progress")
 _EPOCH = "1970-01-01T00:00:00.000Z"
 
 
-def progress_row(p) -> dict:
-    """The figures of one StreamingQueryProgress that EventFlow keeps."""
-    watermark = (p.eventTime or {}).get("watermark")
-    lag = {}
+def batch_ends(p) -> dict[tuple[str, int], int]:
+    """{(topic, partition): offset the batch read up to}, over all sources of the query."""
+    ends = {}
     for source in p.sources:
-        end = json.loads(source.endOffset) if source.endOffset else {}
-        latest = json.loads(source.latestOffset) if source.latestOffset else {}
-        for topic, parts in latest.items():
+        for topic, parts in (json.loads(source.endOffset) if source.endOffset else {}).items():
             for part, offset in parts.items():
-                lag[f"{topic}:{part}"] = max(0, int(offset) - int(end.get(topic, {}).get(part, 0)))
+                ends[(topic, int(part))] = int(offset)
+    return ends
+
+
+def progress_row(p, log_ends: dict[tuple[str, int], int] | None = None) -> dict:
+    """The figures of one StreamingQueryProgress that EventFlow keeps.
+
+    ``log_ends`` are the partitions' end offsets right after the batch; lag is how many
+    records they are ahead of what the batch read. Without them, lag counts only what the
+    batch itself left for later (``maxOffsetsPerTrigger``).
+    """
+    watermark = (p.eventTime or {}).get("watermark")
+    ends = batch_ends(p)
+    if log_ends is None:
+        log_ends = {}
+        for source in p.sources:
+            for topic, parts in (json.loads(source.latestOffset) if source.latestOffset else {}).items():
+                for part, offset in parts.items():
+                    log_ends[(topic, int(part))] = int(offset)
+    lag = {f"{t}:{part}": max(0, log_ends.get((t, part), end) - end) for (t, part), end in sorted(ends.items())}
     metrics = p.observedMetrics or {}
     return {
         "query_name": p.name,
@@ -59,10 +76,20 @@ def record_progress(postgres_url: str, row: dict) -> None:
 
 
 class ProgressRecorder(StreamingQueryListener):
-    def __init__(self, postgres_url: str, query_names, on_progress=None):
+    def __init__(self, postgres_url: str, query_names, on_progress=None, kafka_config: dict | None = None):
         self.url = postgres_url
         self.query_names = set(query_names)
         self.on_progress = on_progress
+        self.kafka_config = kafka_config
+
+    def _log_ends(self, progress) -> dict | None:
+        if not self.kafka_config:
+            return None
+        try:
+            return end_offsets(self.kafka_config, sorted(batch_ends(progress)), timeout=5.0)
+        except Exception:  # noqa: BLE001 - fall back to the lag Spark planned with
+            log.warning("could not read end offsets for the lag of %s", progress.name, exc_info=True)
+            return None
 
     def onQueryStarted(self, event) -> None:
         pass
@@ -72,7 +99,7 @@ class ProgressRecorder(StreamingQueryListener):
         if progress.name not in self.query_names:
             return
         try:
-            row = progress_row(progress)
+            row = progress_row(progress, self._log_ends(progress))
             record_progress(self.url, row)
             if self.on_progress:
                 self.on_progress(row)

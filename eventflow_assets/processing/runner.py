@@ -58,7 +58,7 @@ def run_streaming(spark: SparkSession, endpoints: Endpoints, checkpoint_root: Pa
     Raises :class:`StreamingFailed` naming the query when one fails; the others are stopped first.
     """
     stop = stop or threading.Event()
-    listener = ProgressRecorder(endpoints.postgres_url, only, on_progress)
+    listener = ProgressRecorder(endpoints.postgres_url, only, on_progress, endpoints.kafka_config())
     spark.streams.addListener(listener)
     queries = start_queries(spark, endpoints, checkpoint_root, config, only)
     log.info("started %s", ", ".join(queries))

@@ -117,3 +117,20 @@ def test_reject_reasons_are_recorded(spark, endpoints, kafka_broker, pg_url, tmp
         ("orders", 3, "invalid value: price must be > 0: -1.000000", bad[2].decode()),
         ("user-events", 0, "missing field: userId", '{"eventId": 1}'),
     ]
+
+
+def test_progress_records_lag_against_the_real_partition_ends(spark, endpoints, kafka_broker, pg_url, tmp_path):
+    cfg = {"bootstrap.servers": kafka_broker.bootstrap_servers}
+    assert produce(cfg, EventGenerator(seed=41, clock=ticking_clock(T0, 0.1)), count=3000).failed == 0
+    orders = sum(1 for r in read_all(kafka_broker.bootstrap_servers, ["orders"]))
+    run_streaming(spark, endpoints, tmp_path / "chk", StreamConfig(available_now=True, max_offsets_per_trigger=250),
+                  only=("orders_raw",))
+    with psycopg.connect(pg_url) as conn:
+        rows = conn.execute("""SELECT input_rows, (SELECT sum(value::bigint) FROM jsonb_each_text(lag))
+                               FROM stream_progress WHERE query_name = 'orders_raw' AND input_rows > 0
+                               ORDER BY batch_id""").fetchall()
+    assert [r[0] for r in rows] == [250] * (orders // 250) + ([orders % 250] if orders % 250 else [])
+    read = 0
+    for input_rows, lag in rows:
+        read += input_rows
+        assert lag == orders - read
