@@ -33,7 +33,7 @@ def collect_status(endpoints: Endpoints) -> dict:
         for row in conn.execute("""
                 SELECT DISTINCT ON (query_name) query_name, batch_id, recorded_at, watermark, input_rows,
                        rejected_rows, late_rows, duration_ms, lag
-                FROM stream_progress ORDER BY query_name, batch_id DESC"""):
+                FROM stream_progress ORDER BY query_name, recorded_at DESC"""):
             name, batch_id, recorded_at, watermark, input_rows, rejected, late, duration_ms, lag = row
             streaming[name] = {"batch_id": batch_id, "recorded_at": recorded_at, "watermark": watermark,
                                "input_rows": input_rows, "rejected_rows": rejected, "late_rows": late,

@@ -1,5 +1,7 @@
 """After every micro-batch, one row per query in ``stream_progress``: what the CLI and Dagster read.
 
+The latest row of a query is the one recorded last (batch ids restart with a new checkpoint).
+
 A Spark ``StreamingQueryListener`` on the driver. Progress is monitoring, not data: a row is
 upserted by (query, batch id), and a failure to write it is logged, never raised into Spark.
 """
@@ -49,6 +51,7 @@ def progress_row(p, log_ends: dict[tuple[str, int], int] | None = None) -> dict:
     metrics = p.observedMetrics or {}
     return {
         "query_name": p.name,
+        "checkpoint_id": str(p.id),  # the query id kept in the checkpoint, as the sinks' ledger uses
         "batch_id": p.batchId,
         "watermark": None if watermark in (None, _EPOCH) else datetime.fromisoformat(watermark.replace("Z", "+00:00")),
         "input_rows": p.numInputRows,
@@ -62,13 +65,13 @@ def progress_row(p, log_ends: dict[tuple[str, int], int] | None = None) -> dict:
 def record_progress(postgres_url: str, row: dict) -> None:
     with connect(postgres_url) as conn:
         conn.execute("""
-            INSERT INTO stream_progress (query_name, batch_id, watermark, input_rows, output_rows, late_rows,
-                                         rejected_rows, duration_ms, lag)
-            VALUES (%(query_name)s, %(batch_id)s, %(watermark)s, %(input_rows)s,
-                    COALESCE((SELECT row_count FROM stream_batches
-                              WHERE query_name = %(query_name)s AND batch_id = %(batch_id)s), 0),
+            INSERT INTO stream_progress (query_name, checkpoint_id, batch_id, watermark, input_rows, output_rows,
+                                         late_rows, rejected_rows, duration_ms, lag)
+            VALUES (%(query_name)s, %(checkpoint_id)s, %(batch_id)s, %(watermark)s, %(input_rows)s,
+                    COALESCE((SELECT row_count FROM stream_batches WHERE query_name = %(query_name)s
+                              AND checkpoint_id = %(checkpoint_id)s AND batch_id = %(batch_id)s), 0),
                     %(late_rows)s, %(rejected_rows)s, %(duration_ms)s, %(lag)s)
-            ON CONFLICT (query_name, batch_id) DO UPDATE SET
+            ON CONFLICT (query_name, checkpoint_id, batch_id) DO UPDATE SET
                 recorded_at = now(), watermark = EXCLUDED.watermark, input_rows = EXCLUDED.input_rows,
                 output_rows = EXCLUDED.output_rows, late_rows = EXCLUDED.late_rows,
                 rejected_rows = EXCLUDED.rejected_rows, duration_ms = EXCLUDED.duration_ms, lag = EXCLUDED.lag""",

@@ -165,7 +165,7 @@ def start_queries(spark: SparkSession, endpoints: Endpoints, checkpoint_root: Pa
                 continue
             writer = (frame.writeStream.queryName(name).outputMode(mode)
                       .option("checkpointLocation", str(checkpoint_root / name))
-                      .foreachBatch(sinks.ExactlyOnceSink(endpoints.postgres_url, name, spec)))
+                      .foreachBatch(sinks.ExactlyOnceSink(endpoints.postgres_url, name, spec, checkpoint_root / name)))
             writer = (writer.trigger(availableNow=True) if config.available_now
                       else writer.trigger(processingTime=f"{config.trigger_seconds} seconds"))
             started[name] = writer.start()

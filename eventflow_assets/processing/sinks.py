@@ -10,9 +10,11 @@ staging table with COPY, then merged by one ``INSERT ... ON CONFLICT`` from ``sq
 from __future__ import annotations
 
 import io
+import json
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -62,28 +64,43 @@ def _csv(table: pa.Table) -> bytes:
     return out.getvalue()
 
 
-class ExactlyOnceSink:
-    """``df.writeStream.foreachBatch(ExactlyOnceSink(url, "orders_raw", ORDERS_RAW))``."""
+def checkpoint_id(checkpoint_dir: Path) -> str:
+    """The query id Spark keeps in a checkpoint's ``metadata`` file (new checkpoint, new id)."""
+    with open(checkpoint_dir / "metadata") as fh:
+        return json.loads(fh.readline())["id"]
 
-    def __init__(self, postgres_url: str, query_name: str, spec: SinkSpec):
+
+class ExactlyOnceSink:
+    """``df.writeStream.foreachBatch(ExactlyOnceSink(url, "orders_raw", ORDERS_RAW, checkpoint))``.
+
+    The ledger key is (query, checkpoint's query id, batch id): batch ids restart at 0 in a
+    new checkpoint, and must not collide with the batches an older one committed.
+    """
+
+    def __init__(self, postgres_url: str, query_name: str, spec: SinkSpec, checkpoint_dir: Path | None = None):
         self.url = postgres_url
         self.query_name = query_name
         self.spec = spec
+        self.checkpoint_dir = checkpoint_dir
+        self._checkpoint_id: str | None = None
         self._merge_sql = spec.merge_sql
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
+        if self._checkpoint_id is None:
+            self._checkpoint_id = checkpoint_id(self.checkpoint_dir) if self.checkpoint_dir else ""
         table = batch.select(*[name for name, _ in self.spec.columns]).toArrow()
-        written = self.write(table, batch_id)
+        written = self.write(table, batch_id, self._checkpoint_id)
         log.info("%s batch %d: %s rows in %.2fs", self.query_name, batch_id,
                  "replayed, skipped" if written is None else written, time.monotonic() - started)
 
-    def write(self, table: pa.Table, batch_id: int) -> int | None:
+    def write(self, table: pa.Table, batch_id: int, checkpoint: str = "") -> int | None:
         """Rows merged now, or None when this batch was already committed (a replay)."""
+        key = (self.query_name, checkpoint, batch_id)
         with connect(self.url) as conn, conn.transaction():
             claimed = conn.execute(
-                "INSERT INTO stream_batches (query_name, batch_id, row_count) VALUES (%s, %s, %s) "
-                "ON CONFLICT DO NOTHING RETURNING 1", (self.query_name, batch_id, table.num_rows)).fetchone()
+                "INSERT INTO stream_batches (query_name, checkpoint_id, batch_id, row_count) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT DO NOTHING RETURNING 1", (*key, table.num_rows)).fetchone()
             if claimed is None:
                 return None
             if table.num_rows == 0:
@@ -93,6 +110,6 @@ class ExactlyOnceSink:
             with conn.cursor().copy(f"COPY staging ({names}) FROM STDIN WITH (FORMAT csv)") as copy:
                 copy.write(_csv(table))
             merged = conn.execute(self._merge_sql).rowcount
-            conn.execute("UPDATE stream_batches SET row_count = %s WHERE query_name = %s AND batch_id = %s",
-                         (merged, self.query_name, batch_id))
+            conn.execute("UPDATE stream_batches SET row_count = %s "
+                         "WHERE query_name = %s AND checkpoint_id = %s AND batch_id = %s", (merged, *key))
             return merged

@@ -20,6 +20,9 @@ DEFAULTS = {
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
+    # 15 s by default: on a loaded 2-core machine a result socket can take longer to accept,
+    # which failed a streaming batch (CANNOT_OPEN_SOCKET) during a test run.
+    "spark.python.authenticate.socketTimeout": "120s",
 }
 
 
@@ -33,6 +36,7 @@ def build_spark_session(app_name: str = "eventflow", master: str | None = None,
     """
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    os.environ.setdefault("SPARK_AUTH_SOCKET_TIMEOUT", "120")  # the driver side of the same sockets
     settings = {**DEFAULTS, **(conf or {})}
     if os.path.exists(POSTGRES_JDBC_JAR):
         jars = [j for j in settings.get("spark.jars", "").split(",") if j]

@@ -72,3 +72,20 @@ def test_text_that_needs_quoting_survives_copy(pg_url):
     table = _orders("q1").set_column(1, "user_id", pa.array([tricky]))
     ExactlyOnceSink(pg_url, "orders_raw", ORDERS_RAW).write(table, 0)
     assert _rows(pg_url, "SELECT user_id FROM orders_raw") == [(tricky,)]
+
+
+def test_a_new_checkpoint_starts_a_new_ledger(pg_url):
+    """Batch ids restart at 0 in a new checkpoint; its batch 0 must be written, not taken for a replay."""
+    apply_schema(pg_url)
+    sink = ExactlyOnceSink(pg_url, "orders_raw", ORDERS_RAW)
+    assert sink.write(_orders("a"), batch_id=0, checkpoint="checkpoint-1") == 1
+    assert sink.write(_orders("b"), batch_id=0, checkpoint="checkpoint-1") is None
+    assert sink.write(_orders("b"), batch_id=0, checkpoint="checkpoint-2") == 1
+    assert _rows(pg_url, "SELECT order_id FROM orders_raw ORDER BY 1") == [("a",), ("b",)]
+
+
+def test_checkpoint_id_is_read_from_spark_metadata(tmp_path):
+    from eventflow_assets.processing.sinks import checkpoint_id
+
+    (tmp_path / "metadata").write_text('{"id":"4f0b6c1e-2a55-4c1e-9d43-1b0e7f3f0a11"}')
+    assert checkpoint_id(tmp_path) == "4f0b6c1e-2a55-4c1e-9d43-1b0e7f3f0a11"
