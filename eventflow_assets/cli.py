@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -16,13 +15,12 @@ from eventflow_assets.errors import EventFlowError
 from eventflow_assets.ingestion.generator import Anomalies, EventGenerator
 from eventflow_assets.ingestion.producer import DEFAULT_DELAY_MS, ProduceStats, produce
 from eventflow_assets.ingestion.topics import provision_topics
-from eventflow_assets.local.processes import die_with_parent, stop_process
 from eventflow_assets.local.stack import DEFAULT_KAFKA_PORT, DEFAULT_POSTGRES_PORT, LocalStack, resolve_endpoints
 from eventflow_assets.processing.java import check_java
 from eventflow_assets.settings import Settings, redact_url
 from eventflow_assets.storage.schema import apply_schema
 
-JOBS_DIR = Path(__file__).resolve().parents[1] / "jobs"
+DEFAULT_DAGSTER_PORT = 3000
 
 ENVIRONMENT_HELP = """environment:
   EVENTFLOW_KAFKA_BOOTSTRAP_SERVERS  Kafka to use (unset: `up` starts an embedded broker)
@@ -74,15 +72,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="run the platform until Ctrl-C",
                         description="Start embedded Kafka and PostgreSQL unless configured, provision the topics "
-                                    "and the schema, run the streaming job (jobs/streaming_app.py) and the "
-                                    "event producer until Ctrl-C, which stops all of it.", epilog=ENVIRONMENT_HELP,
+                                    "and the schema, start Dagster (`dagster dev`: UI, daemon, and the sensor that "
+                                    "keeps streaming_job running) and the event producer until Ctrl-C, which "
+                                    "stops all of it.", epilog=ENVIRONMENT_HELP,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     up.add_argument("--kafka-port", type=int, default=DEFAULT_KAFKA_PORT,
                     help=f"port of the embedded broker on 127.0.0.1 (default {DEFAULT_KAFKA_PORT})")
     up.add_argument("--postgres-port", type=int, default=DEFAULT_POSTGRES_PORT,
                     help=f"port of the embedded PostgreSQL on 127.0.0.1 (default {DEFAULT_POSTGRES_PORT})")
+    up.add_argument("--dagster-port", type=int, default=DEFAULT_DAGSTER_PORT,
+                    help=f"port of the Dagster UI on 127.0.0.1 (default {DEFAULT_DAGSTER_PORT})")
     up.add_argument("--no-producer", action="store_true", help="do not run the event producer")
-    up.add_argument("--no-streaming", action="store_true", help="do not run the streaming job")
+    up.add_argument("--no-streaming", action="store_true",
+                    help="do not stream: the streaming_supervisor sensor skips instead of launching streaming_job")
     _add_producer_options(up, with_count=False)
 
     prod = sub.add_parser("produce", help="publish generated events",
@@ -177,27 +179,26 @@ def _fresh_checkpoints(home: Path) -> bool:
     return True
 
 
-def _start_streaming(endpoints, home: Path) -> subprocess.Popen:
-    env = {**os.environ, "EVENTFLOW_KAFKA_BOOTSTRAP_SERVERS": endpoints.kafka_bootstrap_servers,
-           "EVENTFLOW_POSTGRES_URL": endpoints.postgres_url, "EVENTFLOW_HOME": str(home)}
-    log_path = home / "logs" / "streaming.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
-        return subprocess.Popen([sys.executable, str(JOBS_DIR / "streaming_app.py")], env=env,
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                preexec_fn=die_with_parent())
+def _dagster_env(endpoints, settings: Settings, dagster_home: Path, streaming: bool) -> dict[str, str]:
+    from eventflow_assets.orchestration.instance import instance_env
+    from eventflow_assets.orchestration.sensors import SUPERVISOR_SWITCH
+
+    return {**os.environ, **instance_env(dagster_home, endpoints.dagster_postgres_url),
+            "EVENTFLOW_KAFKA_BOOTSTRAP_SERVERS": endpoints.kafka_bootstrap_servers,
+            "EVENTFLOW_POSTGRES_URL": endpoints.postgres_url, "EVENTFLOW_HOME": str(settings.home),
+            "PYSPARK_PYTHON": sys.executable, SUPERVISOR_SWITCH: "on" if streaming else "off"}
 
 
-def _watch(child: subprocess.Popen | None, stop: threading.Event, home: Path) -> None:
-    """Stop everything if the streaming job dies, and say where its log is."""
-    if child is None:
-        return
+def _watch(dagster, stop: threading.Event) -> None:
+    """Stop everything if `dagster dev` dies, and say where its log is."""
+    proc = dagster.proc
 
     def watch() -> None:
         while not stop.is_set():
-            if child.poll() is not None:
-                print(f"\nthe streaming job exited with status {child.returncode}; "
-                      f"see {home / 'logs' / 'streaming.log'}", file=sys.stderr)
+            if proc.poll() is not None:
+                print(f"\n`dagster dev` exited with status {proc.returncode}; see {dagster.log_path}",
+                      file=sys.stderr)
+                dagster.failed = True
                 stop.set()
                 return
             stop.wait(1.0)
@@ -206,9 +207,15 @@ def _watch(child: subprocess.Popen | None, stop: threading.Event, home: Path) ->
 
 
 def cmd_up(args, settings: Settings) -> int:
+    from eventflow_assets.orchestration.dev_server import DagsterDev
+    from eventflow_assets.orchestration.instance import cancel_leftover_runs, open_instance, write_instance
+
     check_java()
+    dagster_home = settings.home / "dagster"
+    dagster = DagsterDev(args.dagster_port, {}, settings.home / "logs" / "dagster.log")
+    dagster.check_port()
     stop = _stop_on_signals()
-    streaming = None
+    stats = None
     with LocalStack(settings, args.kafka_port, args.postgres_port) as stack:
         ep = stack.endpoints
         print(f"Kafka:      {ep.kafka_bootstrap_servers}{'  (embedded)' if stack.kafka else ''}")
@@ -218,30 +225,40 @@ def cmd_up(args, settings: Settings) -> int:
         print("topics:     " + ", ".join(f"{t} ({s})" for t, s in topics.items()))
         applied = apply_schema(ep.postgres_url)
         print(f"schema:     {'applied ' + ', '.join(map(str, applied)) if applied else 'up to date'}")
+        if stack.kafka and _fresh_checkpoints(settings.home):
+            print("streaming:  new embedded broker, previous checkpoints moved to checkpoints.previous")
+        dagster.env = _dagster_env(ep, settings, dagster_home, streaming=not args.no_streaming)
+        write_instance(dagster_home, ep.dagster_postgres_url)
+        instance = open_instance(dagster_home, {k: v for k, v in dagster.env.items() if k.startswith("DAGSTER_")})
+        leftovers = cancel_leftover_runs(instance)
+        if leftovers:
+            print(f"dagster:    marked {len(leftovers)} run(s) left unfinished by an earlier `up` as canceled")
         try:
-            if not args.no_streaming:
-                if stack.kafka and _fresh_checkpoints(settings.home):
-                    print("streaming:  new embedded broker, previous checkpoints moved to checkpoints.previous")
-                streaming = _start_streaming(ep, settings.home)
-                print(f"streaming:  started (pid {streaming.pid}, log {settings.home / 'logs' / 'streaming.log'}); "
-                      "`eventflow status` shows its progress")
-            _watch(streaming, stop, settings.home)
+            dagster.start()
+            print(f"Dagster:    {dagster.url}  (DAGSTER_HOME {dagster_home}, log {dagster.log_path})")
+            print("streaming:  " + ("off (--no-streaming): the streaming_supervisor sensor skips; launch "
+                                    "streaming_job from the UI to stream" if args.no_streaming else
+                                    "streaming_job, launched and kept running by the streaming_supervisor sensor"))
+            _watch(dagster, stop)
             if args.no_producer:
                 print("running; Ctrl-C stops everything")
                 stop.wait()
-                return 1 if streaming and streaming.returncode else 0
-            rate = _rate(args, default_unpaced=False)
-            print(f"producer:   {rate:g} events/s; Ctrl-C stops everything")
-            progress = _Progress()
-            stats = produce(ep.kafka_config(), EventGenerator(seed=args.seed), rate=rate, stop=stop,
-                            on_progress=progress)
-            progress.done()
-            _report(stats)
+            else:
+                rate = _rate(args, default_unpaced=False)
+                print(f"producer:   {rate:g} events/s; Ctrl-C stops everything")
+                progress = _Progress()
+                stats = produce(ep.kafka_config(), EventGenerator(seed=args.seed), rate=rate, stop=stop,
+                                on_progress=progress)
+                progress.done()
+                _report(stats)
         finally:
-            if streaming is not None and streaming.poll() is None:
-                print("stopping the streaming job after its current batch...", file=sys.stderr)
-                stop_process(streaming, timeout=90)
-    return 1 if stats.failed or (streaming and streaming.returncode not in (0, -15)) else 0
+            stop.set()
+            print("stopping Dagster and its runs (the stream stops after its current batch)...", file=sys.stderr)
+            killed = dagster.stop(instance)
+            if killed:
+                print(f"runs that did not stop in time and were killed: {', '.join(killed)}", file=sys.stderr)
+            instance.dispose()
+    return 1 if (stats is not None and stats.failed) or dagster.failed else 0
 
 
 def cmd_produce(args, settings: Settings) -> int:

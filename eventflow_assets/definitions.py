@@ -1,11 +1,21 @@
-"""The one Dagster entry point: `dagster dev` (workspace.yaml) loads `defs` from here."""
+"""The one Dagster entry point: `dagster dev -w workspace.yaml` loads `defs` from here."""
 
 import dagster as dg
 
-from eventflow_assets.orchestration.resources import EventFlowEndpoints
+from eventflow_assets.orchestration.checks import sink_checks
+from eventflow_assets.orchestration.producer import producer_job
+from eventflow_assets.orchestration.resources import EventFlowEndpoints, EventFlowPySpark, spark_config
+from eventflow_assets.orchestration.schedules import sink_checks_job, sink_checks_schedule
+from eventflow_assets.orchestration.sensors import streaming_supervisor, topic_observations
+from eventflow_assets.orchestration.streaming import streaming_job
+from eventflow_assets.orchestration.table_assets import table_assets
 from eventflow_assets.orchestration.topic_assets import topic_assets
 
 defs = dg.Definitions(
-    assets=[*topic_assets],
-    resources={"eventflow": EventFlowEndpoints()},
+    assets=[*topic_assets, *table_assets],
+    asset_checks=sink_checks,
+    jobs=[streaming_job, producer_job, sink_checks_job],
+    sensors=[streaming_supervisor, topic_observations],
+    schedules=[sink_checks_schedule],
+    resources={"eventflow": EventFlowEndpoints(), "pyspark": EventFlowPySpark(spark_config=spark_config())},
 )

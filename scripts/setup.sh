@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepare this checkout on a fresh Debian/Ubuntu machine: system packages (Java 17 for Spark,
-# PostgreSQL's JDBC driver, docker-compose to validate the compose file), a virtualenv in
-# .venv, and the project with its test dependencies. Safe to run again: it skips what is done.
+# PostgreSQL's JDBC driver, docker-compose to validate the compose file, headless Chromium for
+# the Dagster UI test), a virtualenv in .venv, and the project with its test dependencies.
+# Safe to run again: it skips what is done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,7 @@ missing=()
 java_ok || missing+=(openjdk-17-jre-headless)
 [ -f /usr/share/java/postgresql.jar ] || missing+=(libpostgresql-jdbc-java)
 command -v docker-compose >/dev/null || missing+=(docker-compose)
+command -v chromium >/dev/null || missing+=(chromium chromium-driver)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then sudo=(); elif command -v sudo >/dev/null; then sudo=(sudo); else

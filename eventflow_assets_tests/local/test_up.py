@@ -1,4 +1,5 @@
-"""`eventflow up` as a user runs it: live events reach the three tables; Ctrl-C stops everything."""
+"""`eventflow up` as a user runs it: Dagster's supervisor streams live events into the three tables
+and reports them as materializations; Ctrl-C stops everything, the stream's run ending CANCELED."""
 
 import json
 import os
@@ -6,21 +7,45 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 
 import psutil
 import psycopg
 
 from eventflow_assets.local.processes import free_port
 
+RUNS = '{ runsOrError { ... on Runs { results { jobName status tags { key value } } } } }'
+MATERIALIZED = ('{ assetOrError(assetKey: {path: ["postgres", "orders_raw"]}) '
+                '{ ... on Asset { assetMaterializations(limit: 1) { runId } } } }')
+
+
+def graphql(port: int, query: str) -> dict:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())["data"]
+
+
+def names(processes) -> list[str]:
+    found = []
+    for p in processes:
+        try:
+            found.append(p.name())
+        except psutil.NoSuchProcess:  # short-lived helpers come and go
+            pass
+    return found
+
 
 def test_up_streams_live_events_into_the_tables_and_stops_cleanly(tmp_path):
     home = tmp_path / "home"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTFLOW_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("EVENTFLOW_", "DAGSTER_"))}
     env["EVENTFLOW_HOME"] = str(home)
+    dagster_port = free_port()
     up = subprocess.Popen([sys.executable, "-m", "eventflow_assets.cli", "up", "--rate", "200", "--seed", "5",
-                           "--kafka-port", str(free_port()), "--postgres-port", str(free_port())],
+                           "--kafka-port", str(free_port()), "--postgres-port", str(free_port()),
+                           "--dagster-port", str(dagster_port)],
                           env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    children = []
+    children, reporting = [], {}
     try:
         deadline = time.monotonic() + 60
         while not (home / "stack.json").exists():
@@ -28,7 +53,7 @@ def test_up_streams_live_events_into_the_tables_and_stops_cleanly(tmp_path):
             time.sleep(0.2)
         url = json.loads((home / "stack.json").read_text())["postgres_url"]
         counts = {}
-        deadline = time.monotonic() + 240
+        deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             assert up.poll() is None, up.stdout.read()
             children = psutil.Process(up.pid).children(recursive=True)
@@ -36,14 +61,23 @@ def test_up_streams_live_events_into_the_tables_and_stops_cleanly(tmp_path):
                 with psycopg.connect(url) as conn:
                     counts = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
                               for t in ("orders_raw", "revenue_by_currency_5min", "conversion_funnel_5min")}
-                    counts["queries reporting"] = conn.execute(
-                        "SELECT count(DISTINCT query_name) FROM stream_progress").fetchone()[0] == 4
+                    reporting = dict(conn.execute("SELECT query_name, count(*) FROM stream_progress GROUP BY 1"))
+                    counts["queries reporting"] = len(reporting) == 4
             except psycopg.Error:
                 pass  # schema not applied yet
             if counts and all(counts.values()):
                 break
             time.sleep(2)
-        assert counts and all(counts.values()), (counts, (home / "logs" / "streaming.log").read_text()[-3000:])
+        assert counts and all(counts.values()), (counts, reporting, (home / "logs" / "dagster.log").read_text()[-3000:])
+
+        # The stream is streaming_job, launched by the supervisor sensor, and reports to Dagster.
+        runs = graphql(dagster_port, RUNS)["runsOrError"]["results"]
+        streams = [r for r in runs if r["jobName"] == "streaming_job"]
+        assert [r["status"] for r in streams] == ["STARTED"]
+        assert {"key": "dagster/sensor_name", "value": "streaming_supervisor"} in streams[0]["tags"]
+        assert graphql(dagster_port, MATERIALIZED)["assetOrError"]["assetMaterializations"]
+        assert names(psutil.Process(up.pid).children(recursive=True)).count("java") == 1  # one Spark driver
+
         status = subprocess.run([sys.executable, "-m", "eventflow_assets.cli", "status", "--json"], env=env,
                                 capture_output=True, text=True, timeout=60)
         report = json.loads(status.stdout)
@@ -51,8 +85,12 @@ def test_up_streams_live_events_into_the_tables_and_stops_cleanly(tmp_path):
                                             "rejected_events"}
     finally:
         up.send_signal(signal.SIGINT)
-        out, _ = up.communicate(timeout=180)
+        out, _ = up.communicate(timeout=240)
     assert up.returncode == 0, out
     assert "events acknowledged" in out
+    assert f"Dagster:    http://127.0.0.1:{dagster_port}" in out
+    assert "did not stop in time" not in out
+    dagster_log = (home / "logs" / "dagster.log").read_text()
+    assert 'RUN_CANCELED - Execution of run for "streaming_job" canceled.' in dagster_log
     _, alive = psutil.wait_procs(children, timeout=30)
     assert alive == []

@@ -1,0 +1,39 @@
+"""The streaming sink tables as assets, downstream of the topics they are computed from.
+
+They are written by the long-running ``streaming_job``, not by a Dagster compute function, so they
+are plain ``AssetSpec``s: the job's op reports an ``AssetMaterialization`` for a table after each
+micro-batch that touched it (``orchestration/streaming.py``).
+"""
+
+import dagster as dg
+
+from eventflow_assets.ingestion.events import ORDERS, PRODUCT_VIEW, TOPIC_NAMES
+from eventflow_assets.orchestration.groups import STORAGE
+from eventflow_assets.processing.queries import Q_FUNNEL, Q_ORDERS_RAW, Q_REJECTED, Q_REVENUE
+
+
+def table_key(table: str) -> dg.AssetKey:
+    return dg.AssetKey(["postgres", table])
+
+
+def _topic(name: str) -> dg.AssetKey:
+    return dg.AssetKey(["kafka", name])
+
+
+# Streaming query name (= table name) -> (topics it reads, description).
+SINK_TABLES = {
+    Q_ORDERS_RAW: ((ORDERS,), "Every valid order once (deduplicated by order id within the 10-minute "
+                              "watermark); late orders are dropped and counted in stream_progress."),
+    Q_REVENUE: ((ORDERS,), "Revenue and order count per 5-minute event-time window and currency. "
+                           "A window is final once its end is at or before the query's watermark."),
+    Q_FUNNEL: ((PRODUCT_VIEW, ORDERS), "Product views and orders per 5-minute window and user."),
+    Q_REJECTED: (TOPIC_NAMES, "Records of any topic that break the event contract, with the reason, "
+                              "keyed by their Kafka position."),
+}
+
+table_assets = [
+    dg.AssetSpec(table_key(table), deps=[_topic(t) for t in topics], group_name=STORAGE, kinds={"postgres"},
+                 description=f"PostgreSQL table `{table}`, written by `streaming_job`. {about}",
+                 metadata={"dagster/table_name": table})
+    for table, (topics, about) in SINK_TABLES.items()
+]

@@ -1,0 +1,8 @@
+-- Each order id once in orders_raw (the stream deduplicates by id; the primary key enforces it
+-- too, unless someone dropped it). One row: rows, distinct ids, the first ten duplicated ids.
+WITH ids AS (SELECT order_id, count(*) AS n FROM orders_raw GROUP BY order_id)
+SELECT coalesce(sum(n), 0)::bigint AS order_rows,
+       count(*) AS distinct_ids,
+       to_jsonb((array_agg(jsonb_build_object('order_id', order_id, 'rows', n) ORDER BY order_id)
+                 FILTER (WHERE n > 1))[1:10]) AS first_duplicates
+FROM ids
