@@ -24,7 +24,7 @@ PRIMARY_KEYS = {
     "conversion_funnel_5min": ["window_start", "user_id"],
     "rejected_events": ["topic", "partition", "offset"],
     "currency_rates": ["currency"],
-    "stream_batches": ["query_name", "batch_id"],
+    "stream_batches": ["query_name", "checkpoint_id", "batch_id"],
 }
 
 
