@@ -14,10 +14,7 @@ from datetime import datetime
 
 import pyarrow as pa
 
-# The streaming sinks' Arrow -> CSV for COPY (NULL as an empty unquoted field, '' quoted), reused
-# rather than copied; sinks.py keeps it private, so this module is where the analytics import it.
-from eventflow_assets.processing.sinks import _csv as arrow_to_csv
-from eventflow_assets.storage.postgres import connect
+from eventflow_assets.storage.postgres import arrow_to_csv, connect
 
 
 @dataclass(frozen=True)

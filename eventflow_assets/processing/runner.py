@@ -79,6 +79,6 @@ def run_streaming(spark: SparkSession, endpoints: Endpoints, checkpoint_root: Pa
 def _first_line(exc) -> str:
     text = str(exc.desc if hasattr(exc, "desc") else exc).strip()
     for line in text.splitlines():
-        if "EventFlowError" in line or "DataLossError" in line or "Error" in line:
+        if "Error" in line:
             return line.strip()[:1000]
     return text.splitlines()[0][:1000] if text else type(exc).__name__

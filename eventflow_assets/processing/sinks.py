@@ -9,7 +9,6 @@ staging table with COPY, then merged by one ``INSERT ... ON CONFLICT`` from ``sq
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import time
@@ -17,10 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.csv as pacsv
 from pyspark.sql import DataFrame
 
-from eventflow_assets.storage.postgres import connect, read_sql
+from eventflow_assets.storage.postgres import arrow_to_csv, connect, read_sql
 
 log = logging.getLogger("eventflow.sinks")
 
@@ -54,14 +52,6 @@ FUNNEL = SinkSpec("conversion_funnel_5min", (
 REJECTED = SinkSpec("rejected_events", (
     ("topic", "text"), ("partition", "integer"), ("offset", "bigint"), ("kafka_timestamp", "timestamptz"),
     ("record_key", "text"), ("payload", "text"), ("payload_bytes", "integer"), ("reason", "text")))
-
-
-def _csv(table: pa.Table) -> bytes:
-    """CSV for COPY: NULL as an unquoted empty field, every string quoted (so '' stays '')."""
-    out = io.BytesIO()
-    options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
-    pacsv.write_csv(table, out, options)
-    return out.getvalue()
 
 
 def checkpoint_id(checkpoint_dir: Path) -> str:
@@ -108,7 +98,7 @@ class ExactlyOnceSink:
             conn.execute(self.spec.staging_ddl)
             names = ", ".join(f'"{name}"' for name, _ in self.spec.columns)
             with conn.cursor().copy(f"COPY staging ({names}) FROM STDIN WITH (FORMAT csv)") as copy:
-                copy.write(_csv(table))
+                copy.write(arrow_to_csv(table))
             merged = conn.execute(self._merge_sql).rowcount
             conn.execute("UPDATE stream_batches SET row_count = %s "
                          "WHERE query_name = %s AND checkpoint_id = %s AND batch_id = %s", (merged, *key))

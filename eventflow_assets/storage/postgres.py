@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import psycopg
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from eventflow_assets.errors import EventFlowError
 from eventflow_assets.settings import redact_url, validate_postgres_url
@@ -25,3 +28,10 @@ def connect(url: str, *, autocommit: bool = False, connect_timeout: int = 10) ->
 
 def read_sql(name: str) -> str:
     return (SQL_DIR / name).read_text()
+
+
+def arrow_to_csv(table: pa.Table) -> bytes:
+    """CSV for ``COPY ... (FORMAT csv)``: NULL as an unquoted empty field, strings quoted (so '' stays '')."""
+    out = io.BytesIO()
+    pacsv.write_csv(table, out, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+    return out.getvalue()
