@@ -20,6 +20,8 @@ from urllib.parse import unquote, urlsplit
 import pytest
 import yaml
 
+from eventflow_assets.orchestration.instance import instance_config
+
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = REPO / "docker-compose.yml"
 DAGSTER_YAML = REPO / "deploy" / "dagster.yaml"
@@ -256,7 +258,10 @@ def test_dagster_yaml_takes_every_connection_value_from_the_environment(services
     assert db.pop("scheme") == "postgresql+psycopg2"
     assert set(db) == PG_CONNECTION_KEYS
     assert all(set(value) == {"env"} for value in db.values()), db
-    assert config["run_coordinator"]["class"] == "QueuedRunCoordinator"
+    # The same run queue, monitoring and retries as `eventflow up`'s instance.
+    local = instance_config("postgresql://u@h/d")
+    assert {k: config[k] for k in ("run_coordinator", "run_monitoring", "run_retries")} == {
+        k: local[k] for k in ("run_coordinator", "run_monitoring", "run_retries")}
     assert config["telemetry"] == {"enabled": False}
 
     pg_env = _env(services["postgres"])

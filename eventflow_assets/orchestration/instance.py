@@ -39,12 +39,16 @@ def instance_config(postgres_url: str) -> dict:
             "class": "QueuedRunCoordinator",
             "config": {
                 "max_concurrent_runs": MAX_CONCURRENT_RUNS,
-                # Never two streams at once, whoever launches them (see orchestration/streaming.py).
-                "tag_concurrency_limits": [{"key": "eventflow/stream", "limit": 1}],
+                # Never two streams at once, whoever launches them (see orchestration/streaming.py);
+                # one analytics run at a time, each starting a Spark JVM (orchestration/analytics_assets.py).
+                "tag_concurrency_limits": [{"key": "eventflow/stream", "limit": 1},
+                                           {"key": "eventflow/spark-batch", "limit": 1}],
             },
         },
         # Detects runs stuck STARTING or CANCELING. No max_runtime: the stream runs until stopped.
         "run_monitoring": {"enabled": True},
+        # Runs tagged dagster/max_retries (the analytics jobs) are relaunched when they fail.
+        "run_retries": {"enabled": True},
         "telemetry": {"enabled": False},
         "nux": {"enabled": False},
     }

@@ -72,3 +72,18 @@ def stream_lag(postgres_url: str) -> dict[str, dict[str, int]]:
         rows = conn.execute("""SELECT DISTINCT ON (query_name) query_name, lag FROM stream_progress
                                ORDER BY query_name, recorded_at DESC""").fetchall()
     return {name: {k: int(v) for k, v in lag.items()} for name, lag in rows}
+
+
+def latest_watermark(postgres_url: str, query_name: str) -> datetime | None:
+    """The watermark of ``query_name``'s latest micro-batch (by ``recorded_at``); None before any event."""
+    with connect(postgres_url, connect_timeout=3) as conn:
+        conn.execute("SET statement_timeout = '3s'")
+        row = conn.execute("SELECT watermark FROM stream_progress WHERE query_name = %s "
+                           "ORDER BY recorded_at DESC LIMIT 1", (query_name,)).fetchone()
+    return row[0] if row else None
+
+
+def earliest_revenue_window(postgres_url: str) -> datetime | None:
+    with connect(postgres_url, connect_timeout=3) as conn:
+        conn.execute("SET statement_timeout = '3s'")
+        return conn.execute("SELECT min(window_start) FROM revenue_by_currency_5min").fetchone()[0]

@@ -37,3 +37,10 @@ table_assets = [
                  metadata={"dagster/table_name": table})
     for table, (topics, about) in SINK_TABLES.items()
 ]
+
+# Reference data, seeded by migration 0001; the analyses add amounts across currencies with it.
+CURRENCY_RATES = "currency_rates"
+currency_rates = dg.AssetSpec(
+    table_key(CURRENCY_RATES), group_name=STORAGE, kinds={"postgres"}, metadata={"dagster/table_name": CURRENCY_RATES},
+    description="PostgreSQL table `currency_rates`: the USD rate of each currency (seeded by the schema "
+                "migrations), used wherever amounts in different currencies are added up.")

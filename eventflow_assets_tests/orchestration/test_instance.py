@@ -20,8 +20,10 @@ def test_dagster_yaml_refers_to_the_environment_and_holds_no_secret(tmp_path):
         "port": {"env": "DAGSTER_PG_PORT"}, "scheme": "postgresql+psycopg2", "params": {"sslmode": "require"}}
     assert config["run_coordinator"]["class"] == "QueuedRunCoordinator"
     assert config["run_coordinator"]["config"] == {
-        "max_concurrent_runs": 4, "tag_concurrency_limits": [{"key": "eventflow/stream", "limit": 1}]}
+        "max_concurrent_runs": 4, "tag_concurrency_limits": [{"key": "eventflow/stream", "limit": 1},
+                                                             {"key": "eventflow/spark-batch", "limit": 1}]}
     assert config["run_monitoring"] == {"enabled": True}
+    assert config["run_retries"] == {"enabled": True}
     assert config["telemetry"] == {"enabled": False}
     assert instance_env(tmp_path, url) == {
         "DAGSTER_HOME": str(tmp_path), "DAGSTER_PG_USERNAME": "ef@user", "DAGSTER_PG_PASSWORD": "s3cr/t",
