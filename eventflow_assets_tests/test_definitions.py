@@ -10,6 +10,12 @@ TOPICS = ("user-events", "product-view", "orders")
 TABLES = ("orders_raw", "revenue_by_currency_5min", "conversion_funnel_5min", "rejected_events")
 TOPIC_KEYS = {dg.AssetKey(["kafka", t]) for t in TOPICS}
 TABLE_KEYS = {dg.AssetKey(["postgres", t]) for t in TABLES}
+RATES_KEY = dg.AssetKey(["postgres", "currency_rates"])
+TREND_TABLES = ("analytics_revenue_trends", "analytics_revenue_trends_hourly", "analytics_revenue_trends_daily",
+                "analytics_revenue_trends_usd")
+GLOBAL_TABLES = ("analytics_top_revenue_by_currency", "analytics_conversion_rates", "analytics_user_segments",
+                 "analytics_segment_summary")
+ANALYTICS_KEYS = {dg.AssetKey(["postgres", t]) for t in TREND_TABLES + GLOBAL_TABLES}
 
 
 def _key(table: str) -> dg.AssetKey:
@@ -19,11 +25,12 @@ def _key(table: str) -> dg.AssetKey:
 def test_definitions_hold_exactly_the_documented_objects():
     repo = defs.get_repository_def()
     graph = repo.asset_graph
-    assert set(graph.get_all_asset_keys()) == TOPIC_KEYS | TABLE_KEYS
+    assert set(graph.get_all_asset_keys()) == TOPIC_KEYS | TABLE_KEYS | {RATES_KEY} | ANALYTICS_KEYS
     assert {j.name for j in repo.get_all_jobs() if not j.name.startswith("__")} == {
-        "streaming_job", "producer_job", "sink_checks_job"}
-    assert {s.name for s in repo.sensor_defs} == {"streaming_supervisor", "topic_observations"}
-    assert {s.name for s in repo.schedule_defs} == {"sink_checks_schedule"}
+        "streaming_job", "producer_job", "sink_checks_job", "revenue_trends_job", "global_analytics_job"}
+    assert {s.name for s in repo.sensor_defs} == {"streaming_supervisor", "topic_observations", "finalized_windows",
+                                                  "global_analytics_refresh"}
+    assert {s.name for s in repo.schedule_defs} == {"sink_checks_schedule", "global_analytics_schedule"}
     assert set(graph.asset_check_keys) == {
         dg.AssetCheckKey(_key("revenue_by_currency_5min"), "agrees_with_orders_raw"),
         dg.AssetCheckKey(_key("conversion_funnel_5min"), "agrees_with_orders_raw"),
@@ -36,16 +43,34 @@ def test_definitions_hold_exactly_the_documented_objects():
 
 
 def test_lineage_groups_and_automation():
-    graph = defs.get_repository_def().asset_graph
+    repo = defs.get_repository_def()
+    graph = repo.asset_graph
     assert {k: graph.get(k).parent_keys for k in TABLE_KEYS} == {
         _key("orders_raw"): {dg.AssetKey(["kafka", "orders"])},
         _key("revenue_by_currency_5min"): {dg.AssetKey(["kafka", "orders"])},
         _key("conversion_funnel_5min"): {dg.AssetKey(["kafka", "orders"]), dg.AssetKey(["kafka", "product-view"])},
         _key("rejected_events"): TOPIC_KEYS,
     }
-    assert {k: graph.get(k).group_name for k in TOPIC_KEYS | TABLE_KEYS} == {
-        **{k: "ingestion" for k in TOPIC_KEYS}, **{k: "storage" for k in TABLE_KEYS}}
-    repo = defs.get_repository_def()
+    # topics -> sink tables -> analytics
+    assert {k: graph.get(k).parent_keys for k in ANALYTICS_KEYS} == {
+        **{_key(t): {_key("revenue_by_currency_5min"), RATES_KEY} for t in TREND_TABLES},
+        _key("analytics_top_revenue_by_currency"): {_key("revenue_by_currency_5min"), RATES_KEY},
+        _key("analytics_conversion_rates"): {_key("conversion_funnel_5min")},
+        _key("analytics_user_segments"): {_key("orders_raw"), RATES_KEY},
+        _key("analytics_segment_summary"): {_key("analytics_user_segments")},
+    }
+    assert {k: graph.get(k).group_name for k in TOPIC_KEYS | TABLE_KEYS | {RATES_KEY} | ANALYTICS_KEYS} == {
+        **{k: "ingestion" for k in TOPIC_KEYS}, **{k: "storage" for k in TABLE_KEYS | {RATES_KEY}},
+        **{k: "analytics" for k in ANALYTICS_KEYS}}
+    # Trends are partitioned by 5-minute window, the global analyses are not.
+    assert {k for k in ANALYTICS_KEYS if graph.get(k).partitions_def is not None} == {
+        _key(t) for t in TREND_TABLES}
+    assert graph.get(_key("analytics_revenue_trends")).partitions_def.get_first_partition_key() == "2026-11-01-00:00"
+    assert repo.get_sensor_def("finalized_windows").job_name == "revenue_trends_job"
+    assert repo.get_sensor_def("global_analytics_refresh").job_name == "global_analytics_job"
+    assert repo.get_schedule_def("global_analytics_schedule").job_name == "global_analytics_job"
+    for job in ("revenue_trends_job", "global_analytics_job"):
+        assert defs.resolve_job_def(job).tags == {"eventflow/spark-batch": "true", "dagster/max_retries": "2"}
     # On without a click under `eventflow up`.
     assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in repo.sensor_defs)
     assert all(s.default_status == dg.DefaultScheduleStatus.RUNNING for s in repo.schedule_defs)

@@ -1,0 +1,185 @@
+"""End to end: events stream in through the real streaming_job, the watermark passes windows, the
+finalized_windows sensor requests them, and the runs materialize exactly those partitions with the
+rows computed here from the produced records. Then the global analyses run as Dagster assets.
+
+Real broker, real PostgreSQL, the session's SparkSession (through dagster-pyspark).
+"""
+
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import dagster as dg
+import psycopg
+
+from eventflow_assets.definitions import defs
+from eventflow_assets.ingestion.generator import Anomalies, EventGenerator
+from eventflow_assets.ingestion.producer import produce
+from eventflow_assets.ingestion.topics import provision_topics
+from eventflow_assets.orchestration.analytics_sensors import finalized_windows
+from eventflow_assets.orchestration.resources import EventFlowEndpoints
+from eventflow_assets_tests.analytics import dataset
+from eventflow_assets_tests.analytics.conftest import table_rows
+from eventflow_assets_tests.helpers import read_all
+from eventflow_assets_tests.orchestration.test_streaming import AVAILABLE_NOW, TOPICS, valid_orders
+from eventflow_assets_tests.processing.expected import event_time, expected_tables, window_start
+from eventflow_assets_tests.processing.test_streaming import ticking_clock
+
+UTC = timezone.utc
+T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)  # in the past, after the first partition
+WINDOW = timedelta(minutes=5)
+TRENDS = ("analytics_revenue_trends", "analytics_revenue_trends_hourly", "analytics_revenue_trends_daily",
+          "analytics_revenue_trends_usd")
+FIVE_MIN_KEY = dg.AssetKey(["postgres", "analytics_revenue_trends"])
+
+
+def key(window: datetime) -> str:
+    return window.strftime("%Y-%m-%d-%H:%M")
+
+
+def stream(cfg: dict, seed: int, start: datetime, count: int, step: float) -> None:
+    gen = EventGenerator(seed=seed, clock=ticking_clock(start.timestamp(), step),
+                         anomalies=Anomalies(out_of_order=0.1, malformed=0.02))
+    assert produce(cfg, gen, count=count).failed == 0
+    assert defs.get_job_def("streaming_job").execute_in_process(run_config=AVAILABLE_NOW).success
+
+
+def revenue_watermark(url: str) -> datetime:
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT watermark FROM stream_progress WHERE query_name = 'revenue_by_currency_5min' "
+                            "ORDER BY recorded_at DESC LIMIT 1").fetchone()[0]
+
+
+def as_dataset(revenue: dict) -> list[tuple]:
+    """expected_tables' revenue rows in the hand-built dataset's form, for its reference functions."""
+    return [(w.strftime("%Y-%m-%d %H:%M"), c, str(total), n) for (w, c, _), (total, n, _) in revenue.items()]
+
+
+def expected_trend_rows(revenue: dict, final: list[datetime]) -> dict[str, set]:
+    """5-minute rows of the final windows; hourly, daily and USD rows of every period they touch,
+    over every window the stream has written so far (final or not: a rollup is recomputed whole)."""
+    reference = dataset.expected_trends(as_dataset(revenue))
+    hours = {w.replace(minute=0) for w in final}
+    days = {w.replace(hour=0, minute=0) for w in final}
+    five = set(final)
+    return {
+        "analytics_revenue_trends": {r for r in reference["analytics_revenue_trends"] if r[0] in five},
+        "analytics_revenue_trends_hourly": {r for r in reference["analytics_revenue_trends_hourly"] if r[0] in hours},
+        "analytics_revenue_trends_daily": {r for r in reference["analytics_revenue_trends_daily"] if r[0] in days},
+        "analytics_revenue_trends_usd": {r for r in reference["analytics_revenue_trends_usd"]
+                                         if (r[0], r[1]) in {("5min", w) for w in five} | {("hour", h) for h in hours}
+                                         | {("day", d) for d in days}},
+    }
+
+
+def test_finalized_windows_are_materialized_once_with_exact_rows(spark, eventflow_env, kafka_broker, pg_url):
+    cfg = {"bootstrap.servers": kafka_broker.bootstrap_servers}
+    provision_topics(cfg)
+    trends_job = defs.resolve_job_def("revenue_trends_job")
+    with dg.instance_for_test() as instance:
+        cursor, run_keys, materialized = None, [], []
+
+        def tick() -> list[str]:
+            nonlocal cursor
+            context = dg.build_sensor_context(instance=instance, cursor=cursor, sensor_name="finalized_windows",
+                                              resources={"eventflow": EventFlowEndpoints()})
+            result = finalized_windows(context)
+            if isinstance(result, dg.SkipReason):
+                return []
+            cursor = result.cursor or cursor
+            for request in result.run_requests:
+                run = trends_job.execute_in_process(partition_key=request.partition_key, instance=instance,
+                                                    tags={**request.tags, "dagster/run_key": request.run_key})
+                assert run.success
+                run_keys.append(request.run_key)
+                materialized.append(request.partition_key)
+            return [r.partition_key for r in result.run_requests]
+
+        # 1. Twenty minutes of events from 10:00. availableNow ends with a batch that moves the
+        # watermark to the latest order time minus 10 minutes: the windows before it are final.
+        stream(cfg, 1, T0, count=1200, step=1.0)
+        records = read_all(kafka_broker.bootstrap_servers, TOPICS)
+        orders = valid_orders(records)
+        watermark = max(event_time(o) for o in orders) - timedelta(minutes=10)
+        assert revenue_watermark(pg_url) == watermark
+        first_window = min(window_start(event_time(o)) for o in orders)
+        final = [first_window + i * WINDOW for i in range((window_start(watermark) - first_window) // WINDOW)]
+        assert len(final) >= 2
+        assert tick() == [key(w) for w in final]
+        assert tick() == []  # nothing twice
+        revenue = expected_tables(records)["revenue"]
+        assert {t: table_rows(pg_url, t) for t in TRENDS} == expected_trend_rows(revenue, final)
+
+        # 2. Events from 10:40: the watermark jumps past the windows up to 10:30, including the
+        # empty ones between the bursts: they finalize late, all at once, each once.
+        stream(cfg, 2, T0 + timedelta(minutes=40), count=300, step=1.0)
+        records = read_all(kafka_broker.bootstrap_servers, TOPICS)
+        watermark = max(event_time(o) for o in valid_orders(records)) - timedelta(minutes=10)
+        assert revenue_watermark(pg_url) == watermark
+        later = [final[-1] + i * WINDOW for i in range(1, (window_start(watermark) - final[-1]) // WINDOW)]
+        assert later[-1] >= T0 + timedelta(minutes=25)
+        revenue = expected_tables(records)["revenue"]
+        empty = [w for w in later if not any(k[0] == w for k in revenue)]
+        assert empty, "the gap between the bursts has windows without orders"
+        assert tick() == [key(w) for w in later]
+        assert tick() == []
+
+        final += later
+        assert {t: table_rows(pg_url, t) for t in TRENDS} == expected_trend_rows(revenue, final)
+        assert instance.get_materialized_partitions(FIVE_MIN_KEY) == {key(w) for w in final}
+        assert sorted(materialized) == [key(w) for w in final]
+        assert len(run_keys) == len(set(run_keys)) == len(final)
+
+        # Each window's materialization says what it holds, in numbers a plot can use.
+        for w in (final[0], empty[0]):
+            found = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=FIVE_MIN_KEY, asset_partitions=[key(w)]), limit=10).records
+            assert len(found) == 1
+            meta = {k: v.value for k, v in found[0].asset_materialization.metadata.items()}
+            rows = [(c, total, n) for (start, c, _), (total, n, _) in revenue.items() if start == w]
+            assert meta["window_start"] == w.isoformat()
+            assert meta["dagster/row_count"] == len(rows)
+            assert meta["orders"] == sum(n for _, _, n in rows)
+            expected_usd = sum((dataset.money(total * dataset.RATES[c]) for c, total, _ in rows), Decimal(0))
+            assert meta["revenue_usd"] == float(expected_usd)
+            assert len(meta["preview"].records) == len(rows)
+
+
+def test_global_analytics_job_materializes_the_global_tables(spark, eventflow_env, kafka_broker, pg_url):
+    cfg = {"bootstrap.servers": kafka_broker.bootstrap_servers}
+    provision_topics(cfg)
+    stream(cfg, 5, T0, count=1500, step=0.5)
+    tables = expected_tables(read_all(kafka_broker.bootstrap_servers, TOPICS))
+    revenue = as_dataset(tables["revenue"])
+    funnel = [(w.strftime("%Y-%m-%d %H:%M"), u, v, o) for (w, u, _), (v, o) in tables["funnel"].items()]
+    orders = [(user, str(price), currency) for user, _, price, currency, _ in tables["orders_raw"].values()]
+
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_job_def("global_analytics_job").execute_in_process(instance=instance)
+    assert result.success
+    assert table_rows(pg_url, "analytics_top_revenue_by_currency") == dataset.expected_top_revenue(revenue)
+    assert table_rows(pg_url, "analytics_conversion_rates") == dataset.expected_conversion(funnel)
+    users, summary = dataset.expected_segments(orders)
+    assert table_rows(pg_url, "analytics_user_segments") == users
+    assert table_rows(pg_url, "analytics_segment_summary") == summary
+
+    meta = {e.asset_key.path[1]: {k: v.value for k, v in e.materialization.metadata.items()}
+            for e in result.get_asset_materialization_events()}
+    assert set(meta) == {"analytics_top_revenue_by_currency", "analytics_conversion_rates",
+                         "analytics_user_segments", "analytics_segment_summary"}
+    assert meta["analytics_top_revenue_by_currency"]["orders"] == len(tables["orders_raw"])
+    assert meta["analytics_top_revenue_by_currency"]["revenue_usd"] == float(
+        sum(row[4] for row in dataset.expected_top_revenue(revenue)))
+    views = sum(v for _, _, v, _ in funnel)
+    viewers_orders = {}
+    for _, user, v, o in funnel:
+        viewers_orders.setdefault(user, [0, 0])
+        viewers_orders[user][0] += v
+        viewers_orders[user][1] += o
+    viewed_orders = sum(o for v, o in viewers_orders.values() if v)
+    assert meta["analytics_conversion_rates"]["users_with_views"] == sum(1 for v, _ in viewers_orders.values() if v)
+    assert meta["analytics_conversion_rates"]["conversion_pct"] == round(viewed_orders * 100 / views, 2)
+    for name, count, revenue_usd, _, _ in summary:
+        assert meta["analytics_segment_summary"][f"{name.lower()}_users"] == count
+        assert meta["analytics_segment_summary"][f"{name.lower()}_revenue_usd"] == float(revenue_usd)
+    assert len(meta["analytics_segment_summary"]["preview"].records) == 4
+    assert meta["analytics_user_segments"]["users"] == len(users)
