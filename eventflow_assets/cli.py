@@ -104,9 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
                            "bad price, currency or time)")
     prod.add_argument("--quiet", action="store_true", help="no progress display")
 
-    status = sub.add_parser("status", help="topics, streaming progress and table row counts",
+    status = sub.add_parser("status", help="topics, streaming progress, table row counts, analytics",
                             description="Show end offsets per topic partition, streaming progress (watermark, "
-                                        "lag) and row counts of the EventFlow tables.", epilog=ENVIRONMENT_HELP,
+                                        "lag), row counts of the EventFlow tables, and for the analytics their rows, "
+                                        "when they were last computed and the latest window of the revenue "
+                                        "trends.", epilog=ENVIRONMENT_HELP,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     status.add_argument("--json", action="store_true", help="machine-readable output")
     return parser

@@ -1,4 +1,5 @@
-"""What `eventflow status` reports: topic end offsets, streaming progress, table row counts."""
+"""What `eventflow status` reports: topic end offsets, streaming progress, table row counts, and how
+far the analytics are (rows, last computed, latest window of the revenue trends)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from eventflow_assets.storage.postgres import connect
 from eventflow_assets.storage.schema import apply_schema
 
 TABLES = ("orders_raw", "revenue_by_currency_5min", "conversion_funnel_5min", "rejected_events")
+ANALYTICS = ("analytics_revenue_trends", "analytics_top_revenue_by_currency", "analytics_conversion_rates",
+             "analytics_user_segments")
 
 
 def collect_status(endpoints: Endpoints) -> dict:
@@ -38,7 +41,13 @@ def collect_status(endpoints: Endpoints) -> dict:
             streaming[name] = {"batch_id": batch_id, "recorded_at": recorded_at, "watermark": watermark,
                                "input_rows": input_rows, "rejected_rows": rejected, "late_rows": late,
                                "duration_ms": duration_ms, "lag": sum(lag.values()) if lag else 0}
-    return {"topics": topics, "streaming": streaming, "tables": tables}
+        analytics = {}
+        for t in ANALYTICS:
+            rows, computed_at = conn.execute(f"SELECT count(*), max(computed_at) FROM {t}").fetchone()
+            analytics[t] = {"rows": rows, "computed_at": computed_at}
+        analytics["analytics_revenue_trends"]["latest_window_end"] = conn.execute(
+            "SELECT max(window_end) FROM analytics_revenue_trends").fetchone()[0]
+    return {"topics": topics, "streaming": streaming, "tables": tables, "analytics": analytics}
 
 
 def render_status(report: dict) -> str:
@@ -58,4 +67,9 @@ def render_status(report: dict) -> str:
                      f"({s['rejected_rows']:,} rejected, {s['late_rows']:,} late)  at {s['recorded_at']:%H:%M:%S}")
     lines.append("Tables (rows):")
     lines += [f"  {t:<26} {n:,}" for t, n in report["tables"].items()]
+    lines.append("Analytics (rows, last computed):")
+    for t, a in report["analytics"].items():
+        when = f"{a['computed_at']:%Y-%m-%d %H:%M:%S %Z}" if a["computed_at"] else "never"
+        latest = f", latest window ends {a['latest_window_end']:%Y-%m-%d %H:%M %Z}" if a.get("latest_window_end") else ""
+        lines.append(f"  {t:<34} {a['rows']:,}  computed {when}{latest}")
     return "\n".join(lines)

@@ -107,5 +107,10 @@ def test_status_reports_topics_and_tables(kafka_broker, pg_url, tmp_path):
     assert sum(report["topics"][t]["records"] for t in report["topics"]) == 3000
     assert report["tables"] == {"orders_raw": 0, "revenue_by_currency_5min": 0, "conversion_funnel_5min": 0,
                                 "rejected_events": 0}
+    assert report["analytics"] == {
+        "analytics_revenue_trends": {"rows": 0, "computed_at": None, "latest_window_end": None},
+        **{t: {"rows": 0, "computed_at": None} for t in ("analytics_top_revenue_by_currency",
+                                                         "analytics_conversion_rates", "analytics_user_segments")}}
     text = run("status", env=env)
     assert "orders_raw" in text.stdout and "no micro-batch recorded yet" in text.stdout
+    assert "  analytics_revenue_trends           0  computed never\n" in text.stdout
