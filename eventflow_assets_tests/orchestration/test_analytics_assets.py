@@ -18,7 +18,7 @@ from eventflow_assets.ingestion.topics import provision_topics
 from eventflow_assets.orchestration.analytics_sensors import finalized_windows
 from eventflow_assets.orchestration.resources import EventFlowEndpoints
 from eventflow_assets_tests.analytics import dataset
-from eventflow_assets_tests.analytics.conftest import table_rows
+from eventflow_assets_tests.analytics.conftest import loaded_url, table_rows  # noqa: F401 - fixture
 from eventflow_assets_tests.helpers import read_all
 from eventflow_assets_tests.orchestration.test_streaming import AVAILABLE_NOW, TOPICS, valid_orders
 from eventflow_assets_tests.processing.expected import event_time, expected_tables, window_start
@@ -183,3 +183,20 @@ def test_global_analytics_job_materializes_the_global_tables(spark, eventflow_en
         assert meta["analytics_segment_summary"][f"{name.lower()}_revenue_usd"] == float(revenue_usd)
     assert len(meta["analytics_segment_summary"]["preview"].records) == 4
     assert meta["analytics_user_segments"]["users"] == len(users)
+
+
+def test_a_backfill_of_a_range_is_one_run_that_materializes_every_window(spark, loaded_url, tmp_path, monkeypatch):
+    """What the UI's backfill of a range launches (single-run backfill policy), on the hand-built dataset."""
+    monkeypatch.setenv("EVENTFLOW_POSTGRES_URL", loaded_url)
+    monkeypatch.setenv("EVENTFLOW_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9")  # never contacted
+    monkeypatch.setenv("EVENTFLOW_HOME", str(tmp_path))
+    first, last = dataset.ts("2026-11-23 23:55"), dataset.ts("2026-11-24 01:15")
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_job_def("revenue_trends_job").execute_in_process(instance=instance, tags={
+            "dagster/asset_partition_range_start": key(first), "dagster/asset_partition_range_end": key(last)})
+        assert result.success
+        windows = {key(first + i * WINDOW) for i in range((last - first) // WINDOW + 1)}
+        assert len(windows) == 17
+        for table in TRENDS:
+            assert instance.get_materialized_partitions(dg.AssetKey(["postgres", table])) == windows
+    assert {t: table_rows(loaded_url, t) for t in TRENDS} == dataset.expected_trends()
