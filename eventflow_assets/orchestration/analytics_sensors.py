@@ -2,9 +2,11 @@
 
 ``finalized_windows`` requests the revenue-trends partition of every window whose end the revenue
 query's watermark has reached, once: its JSON cursor holds the next window to request, and each
-request's ``run_key`` is the window, so even a reset cursor cannot run a window twice. A window
+request's ``run_key`` names its window, so even a reset cursor cannot run a window twice. A window
 that finalizes late (stream stopped or behind, watermark jumping several windows) is requested
-whenever the watermark gets there, with all the others it passed.
+whenever the watermark gets there, with all the others it passed. Up to ``SINGLE_WINDOW_RUNS``
+windows at once get a run each; a larger backlog (the stream was down for an hour) is one run
+over the range, as a UI backfill would be, so it costs one Spark session instead of hundreds.
 
 ``global_analytics_refresh`` re-runs the global analyses when windows have finalized since its
 last request, at most every ``GLOBAL_MIN_INTERVAL_S`` seconds and never while one is queued or
@@ -30,9 +32,11 @@ from eventflow_assets.processing.queries import Q_REVENUE
 
 WINDOW_SENSOR = "finalized_windows"
 GLOBAL_SENSOR = "global_analytics_refresh"
-# A backlog (say after a day without the stream) is worked off this many windows per tick;
-# backfilling it from the UI instead runs the whole range as one run.
-MAX_WINDOWS_PER_TICK = 12
+SINGLE_WINDOW_RUNS = 3
+MAX_WINDOWS_PER_RUN = 288  # one day of windows per ranged run
+# Dagster's tags for a run over a partition range (what a single-run backfill launches).
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
 GLOBAL_MIN_INTERVAL_S = 180
 
 _clock = time.time  # tests move time forward
@@ -55,7 +59,7 @@ def _problem(exc: Exception) -> str:
            default_status=dg.DefaultSensorStatus.RUNNING,
            description="Materializes the revenue_trends partition of each 5-minute window once the revenue "
                        "query's watermark (stream_progress) is at or past the window's end; each window once "
-                       f"(run_key = window), at most {MAX_WINDOWS_PER_TICK} per tick.")
+                       f"(run_key = window); more than {SINGLE_WINDOW_RUNS} final at once run as one ranged run.")
 def finalized_windows(context: dg.SensorEvaluationContext, eventflow: EventFlowEndpoints):
     cursor = json.loads(context.cursor) if context.cursor else {}
     try:
@@ -74,15 +78,20 @@ def finalized_windows(context: dg.SensorEvaluationContext, eventflow: EventFlowE
     if watermark is None:
         return dg.SensorResult(skip_reason=f"{Q_REVENUE} has no watermark yet (no order streamed)",
                                cursor=json.dumps(new_cursor))
-    windows = final_windows(next_window, watermark, _now(), MAX_WINDOWS_PER_TICK)
+    windows = final_windows(next_window, watermark, _now(), MAX_WINDOWS_PER_RUN)
     if not windows:
         return dg.SensorResult(
             skip_reason=f"watermark {_fmt(watermark)}: window {partition_key(next_window)} (ends "
                         f"{_fmt(next_window + WINDOW)}) is not final yet", cursor=json.dumps(new_cursor))
-    requests = [dg.RunRequest(run_key=f"window-{partition_key(w)}", partition_key=partition_key(w),
-                              tags={"eventflow/watermark": watermark.isoformat()}) for w in windows]
-    context.log.info(f"watermark {_fmt(watermark)}: requesting windows {requests[0].partition_key} .. "
-                     f"{requests[-1].partition_key}")
+    first, last = partition_key(windows[0]), partition_key(windows[-1])
+    tags = {"eventflow/watermark": watermark.isoformat()}
+    if len(windows) <= SINGLE_WINDOW_RUNS:
+        requests = [dg.RunRequest(run_key=f"window-{partition_key(w)}", partition_key=partition_key(w), tags=tags)
+                    for w in windows]
+    else:
+        requests = [dg.RunRequest(run_key=f"windows-{first}..{last}",
+                                  tags={**tags, RANGE_START_TAG: first, RANGE_END_TAG: last})]
+    context.log.info(f"watermark {_fmt(watermark)}: requesting {len(windows)} final windows {first} .. {last}")
     new_cursor["next_window"] = (windows[-1] + WINDOW).isoformat()
     return dg.SensorResult(run_requests=requests, cursor=json.dumps(new_cursor))
 

@@ -132,16 +132,35 @@ def test_other_queries_watermarks_do_not_count(db, instance):
     assert keys(Ticks(finalized_windows, instance)()[0]) == []
 
 
-def test_a_backlog_is_worked_off_a_limited_number_of_windows_per_tick(db, instance):
+def test_a_backlog_runs_as_ranged_runs_of_at_most_a_day(db, instance, monkeypatch):
+    monkeypatch.setattr(analytics_sensors, "_clock", lambda: (NOW + timedelta(days=2)).timestamp())
     add_windows(db, at("09:00"))
     progress(db, at("10:30"), batch=9)  # 18 final windows: 09:00 .. 10:25
     tick = Ticks(finalized_windows, instance)
-    first, second, third = (keys(tick()[0]) for _ in range(3))
-    assert len(first) == analytics_sensors.MAX_WINDOWS_PER_TICK == 12
-    assert first[0] == "2026-11-20-09:00" and second == ["2026-11-20-10:00", "2026-11-20-10:05",
-                                                         "2026-11-20-10:10", "2026-11-20-10:15",
-                                                         "2026-11-20-10:20", "2026-11-20-10:25"]
-    assert third == []
+    requests, _ = tick()
+    assert [(r.run_key, r.partition_key, r.tags) for r in requests] == [(
+        "windows-2026-11-20-09:00..2026-11-20-10:25", None,
+        {"eventflow/watermark": "2026-11-20T10:30:00+00:00", "dagster/asset_partition_range_start": "2026-11-20-09:00",
+         "dagster/asset_partition_range_end": "2026-11-20-10:25"})]
+    assert tick()[0] == []
+
+    # A day and a half later: 288 windows in one run, the rest in the next tick's run.
+    progress(db, at("22:30", "2026-11-21"), batch=10, recorded=NOW + timedelta(seconds=10))
+    first, _ = tick()
+    second, _ = tick()
+    assert [(r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
+            for r in first + second] == [("2026-11-20-10:30", "2026-11-21-10:25"), ("2026-11-21-10:30", "2026-11-21-22:25")]
+    assert tick()[0] == []
+
+
+def test_up_to_three_windows_get_a_run_each_more_get_one_ranged_run(db, instance):
+    add_windows(db, at("10:00"))
+    tick = Ticks(finalized_windows, instance)
+    progress(db, at("10:15"), batch=1)
+    assert [r.run_key for r in tick()[0]] == ["window-2026-11-20-10:00", "window-2026-11-20-10:05",
+                                              "window-2026-11-20-10:10"]
+    progress(db, at("10:35"), batch=2, recorded=NOW + timedelta(seconds=10))
+    assert [r.run_key for r in tick()[0]] == ["windows-2026-11-20-10:15..2026-11-20-10:30"]
 
 
 def test_windows_ahead_of_the_clock_wait_until_they_are_partitions(db, instance, monkeypatch):
