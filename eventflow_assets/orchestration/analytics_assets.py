@@ -25,7 +25,7 @@ from eventflow_assets.orchestration.groups import ANALYTICS
 from eventflow_assets.orchestration.metadata import count, preview, total
 from eventflow_assets.orchestration.resources import EventFlowEndpoints, EventFlowPySpark
 from eventflow_assets.orchestration.table_assets import CURRENCY_RATES, table_key
-from eventflow_assets.orchestration.windows import five_minute_windows
+from eventflow_assets.orchestration.windows import WINDOW, five_minute_windows
 from eventflow_assets.processing.queries import Q_FUNNEL, Q_ORDERS_RAW, Q_REVENUE
 
 # At most one analytics run at a time (instance.py's run queue limit): each starts a Spark JVM
@@ -63,9 +63,9 @@ def _utc(ts) -> datetime:
     return datetime.fromtimestamp(ts.timestamp(), tz=timezone.utc)
 
 
-def _money_metadata(rows: pa.Table, sort_by: list, orders: str, usd: str) -> dict:
-    return {"dagster/row_count": rows.num_rows, "orders": count(rows, orders), "revenue_usd": total(rows, usd),
-            "preview": preview(rows, sort_by)}
+def _money_metadata(rows: pa.Table, sort_by: list, orders: str, usd: str, prefix: str = "") -> dict:
+    return {"dagster/row_count": rows.num_rows, f"{prefix}orders": count(rows, orders),
+            f"{prefix}revenue_usd": total(rows, usd), "preview": preview(rows, sort_by)}
 
 
 _RATES = table_key(CURRENCY_RATES)
@@ -89,21 +89,25 @@ def revenue_trends(context: dg.AssetExecutionContext, eventflow: EventFlowEndpoi
     window = context.partition_time_window
     start, end = _utc(window.start), _utc(window.end)
     tables = _run(context, eventflow, pyspark, TRENDS, (start, end)).tables
-    span = {"window_start": start.isoformat(), "window_end": end.isoformat()}
+    windows = (end - start) // WINDOW
+    span = {"window_start": start.isoformat(), "window_end": end.isoformat(), "windows": windows}
+    # A ranged run (backlog, backfill) records the same metadata on every partition it covers:
+    # its totals are named range_* so a per-window plot of orders / revenue_usd never shows them.
+    prefix = "" if windows == 1 else "range_"
     five = tables[_FIVE_MIN]
     yield dg.MaterializeResult(asset_key=table_key(_FIVE_MIN), metadata={
         **span, **_money_metadata(five, [("window_start", "ascending"), ("currency", "ascending")],
-                                  "order_count", "total_revenue_usd"),
+                                  "order_count", "total_revenue_usd", prefix),
         "currencies": len(set(five["currency"].to_pylist()))})
     for table in (_HOURLY, _DAILY):
         yield dg.MaterializeResult(asset_key=table_key(table), metadata={
             **span, **_money_metadata(tables[table], [("period_start", "ascending"), ("currency", "ascending")],
-                                      "order_count", "total_revenue_usd")})
+                                      "order_count", "total_revenue_usd", "period_")})
     usd = tables[_USD]
     five_usd = usd.filter(pc.equal(usd["granularity"], "5min"))
     yield dg.MaterializeResult(asset_key=table_key(_USD), metadata={
-        **span, "dagster/row_count": usd.num_rows, "orders": count(five_usd, "order_count"),
-        "revenue_usd": total(five_usd, "total_revenue_usd"),
+        **span, "dagster/row_count": usd.num_rows, f"{prefix}orders": count(five_usd, "order_count"),
+        f"{prefix}revenue_usd": total(five_usd, "total_revenue_usd"),
         "preview": preview(usd, [("granularity", "ascending"), ("period_start", "ascending")])})
 
 

@@ -2,11 +2,14 @@
 
 ``finalized_windows`` requests the revenue-trends partition of every window whose end the revenue
 query's watermark has reached, once: its JSON cursor holds the next window to request, and each
-request's ``run_key`` names its window, so even a reset cursor cannot run a window twice. A window
+request's ``run_key`` names its window (or range), which the daemon never launches twice. A window
 that finalizes late (stream stopped or behind, watermark jumping several windows) is requested
 whenever the watermark gets there, with all the others it passed. Up to ``SINGLE_WINDOW_RUNS``
 windows at once get a run each; a larger backlog (the stream was down for an hour) is one run
 over the range, as a UI backfill would be, so it costs one Spark session instead of hundreds.
+Runs are idempotent (each replaces its rows), so a repeat after a reset cursor only costs time.
+A run that fails after its retries leaves its partitions missing: backfill "failed and missing"
+from the asset's page.
 
 ``global_analytics_refresh`` re-runs the global analyses when windows have finalized since its
 last request, at most every ``GLOBAL_MIN_INTERVAL_S`` seconds and never while one is queued or
@@ -26,7 +29,7 @@ from eventflow_assets.orchestration.analytics_assets import (GLOBAL_JOB, global_
 from eventflow_assets.orchestration.probes import earliest_revenue_window, latest_watermark
 from eventflow_assets.orchestration.resources import EventFlowEndpoints
 from eventflow_assets.orchestration.sensors import ACTIVE
-from eventflow_assets.orchestration.windows import (WINDOW, final_through, final_windows, first_window,
+from eventflow_assets.orchestration.windows import (TRENDS_START, WINDOW, final_through, final_windows, first_window,
                                                     partition_key)
 from eventflow_assets.processing.queries import Q_REVENUE
 
@@ -65,19 +68,18 @@ def finalized_windows(context: dg.SensorEvaluationContext, eventflow: EventFlowE
     try:
         url = eventflow.endpoints().postgres_url
         watermark = latest_watermark(url, Q_REVENUE)
+        if watermark is None:
+            return dg.SkipReason(f"{Q_REVENUE} has no watermark yet (no order streamed)")
         if "next_window" in cursor:
-            next_window = datetime.fromisoformat(cursor["next_window"])
+            next_window = max(datetime.fromisoformat(cursor["next_window"]), TRENDS_START)
         else:
             earliest = earliest_revenue_window(url)
             if earliest is None:
                 return dg.SkipReason("revenue_by_currency_5min holds no window yet")
-            next_window = first_window(earliest)
+            next_window = first_window(earliest, watermark)
     except (EventFlowError, psycopg.Error) as exc:
         return dg.SkipReason(f"cannot read the stream's progress: {_problem(exc)}")
     new_cursor = {"next_window": next_window.isoformat()}
-    if watermark is None:
-        return dg.SensorResult(skip_reason=f"{Q_REVENUE} has no watermark yet (no order streamed)",
-                               cursor=json.dumps(new_cursor))
     windows = final_windows(next_window, watermark, _now(), MAX_WINDOWS_PER_RUN)
     if not windows:
         return dg.SensorResult(

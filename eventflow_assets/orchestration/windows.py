@@ -40,9 +40,14 @@ def window_of(key: str) -> datetime:
     return datetime.strptime(key, PARTITION_FORMAT).replace(tzinfo=UTC)
 
 
-def first_window(earliest_data: datetime) -> datetime:
-    """Where a sensor with no cursor starts: the earliest window holding data, or the first partition."""
-    return max(window_floor(earliest_data), TRENDS_START)
+def first_window(earliest_data: datetime, watermark: datetime) -> datetime:
+    """Where a sensor with no cursor starts: the earliest window holding data, or the first partition.
+
+    A window that is not final yet can still gain rows, earlier than any written so far (an
+    out-of-order event), so the start is no later than the window holding the watermark; the
+    windows before that one are final and complete.
+    """
+    return max(min(window_floor(earliest_data), window_floor(watermark)), TRENDS_START)
 
 
 def final_windows(next_window: datetime, watermark: datetime, now: datetime, limit: int) -> list[datetime]:
@@ -51,7 +56,7 @@ def final_windows(next_window: datetime, watermark: datetime, now: datetime, lim
     A window also has to exist as a partition (end at or before ``now``): a watermark ahead of
     the clock (events stamped in the future) does not invent partitions.
     """
-    start = window_floor(next_window)
+    start = max(window_floor(next_window), TRENDS_START)  # TRENDS_START may have moved forward
     through = min(watermark, now)
     windows = []
     while start + WINDOW <= through and len(windows) < limit:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from datetime import datetime
 
 from psycopg.types.json import Jsonb
@@ -79,11 +80,26 @@ def record_progress(postgres_url: str, row: dict) -> None:
 
 
 class ProgressRecorder(StreamingQueryListener):
+    """Spark delivers progress events asynchronously: a caller that stops listening when its
+    queries end must first :meth:`wait_for` their last batches, or those rows are never written
+    (with availableNow, the last batch is the one that moves the watermark)."""
+
     def __init__(self, postgres_url: str, query_names, on_progress=None, kafka_config: dict | None = None):
         self.url = postgres_url
         self.query_names = set(query_names)
         self.on_progress = on_progress
         self.kafka_config = kafka_config
+        self._handled: dict[str, int] = {}
+        self._changed = threading.Condition()
+
+    def wait_for(self, batches: dict[str, int], timeout: float) -> list[str]:
+        """Wait until the progress of batch ``batches[name]`` of each query has been handled
+        (recorded, or failed and logged); returns the queries still waiting after ``timeout``."""
+        def missing():
+            return [n for n, b in batches.items() if self._handled.get(n, -1) < b]
+        with self._changed:
+            self._changed.wait_for(lambda: not missing(), timeout)
+            return missing()
 
     def _log_ends(self, progress) -> dict | None:
         if not self.kafka_config:
@@ -108,6 +124,10 @@ class ProgressRecorder(StreamingQueryListener):
                 self.on_progress(row)
         except Exception:  # noqa: BLE001 - monitoring must never take the stream down
             log.exception("could not record progress of %s batch %s", progress.name, progress.batchId)
+        finally:
+            with self._changed:
+                self._handled[progress.name] = max(self._handled.get(progress.name, -1), progress.batchId)
+                self._changed.notify_all()
 
     def onQueryIdle(self, event) -> None:
         pass

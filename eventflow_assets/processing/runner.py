@@ -16,6 +16,7 @@ from eventflow_assets.processing.progress import ProgressRecorder
 from eventflow_assets.processing.queries import QUERY_NAMES, StreamConfig, start_queries
 
 log = logging.getLogger("eventflow.streaming")
+PROGRESS_WAIT_S = 30.0
 
 
 class StreamingFailed(EventFlowError):
@@ -73,6 +74,10 @@ def run_streaming(spark: SparkSession, endpoints: Endpoints, checkpoint_root: Pa
             stop.wait(0.5)
     finally:
         stop_all(queries.values())
+        last = {name: _last_batch(q) for name, q in queries.items() if _last_batch(q) >= 0}
+        late = listener.wait_for(last, timeout=PROGRESS_WAIT_S)
+        if late:
+            log.warning("progress of the last batch of %s not recorded within %ss", ", ".join(late), PROGRESS_WAIT_S)
         spark.streams.removeListener(listener)
 
 

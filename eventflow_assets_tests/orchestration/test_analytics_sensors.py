@@ -11,6 +11,7 @@ import dagster as dg
 import psycopg
 import pytest
 
+from eventflow_assets.definitions import defs
 from eventflow_assets.orchestration import analytics_sensors
 from eventflow_assets.orchestration.analytics_sensors import finalized_windows, global_analytics_refresh
 from eventflow_assets.orchestration.resources import EventFlowEndpoints
@@ -60,7 +61,8 @@ def progress(url: str, watermark: datetime | None, *, batch: int, checkpoint: st
 
 
 class Ticks:
-    """Evaluates a sensor tick after tick, carrying the cursor as the daemon does."""
+    """Evaluates a sensor tick after tick as the daemon does: through Dagster's tick evaluation
+    (which validates partition keys against the job), carrying the cursor."""
 
     def __init__(self, sensor, instance):
         self.sensor, self.instance, self.cursor = sensor, instance, None
@@ -68,15 +70,13 @@ class Ticks:
 
     def __call__(self):
         context = dg.build_sensor_context(instance=self.instance, cursor=self.cursor, sensor_name=self.sensor.name,
+                                          repository_def=defs.get_repository_def(),
                                           resources={"eventflow": EventFlowEndpoints()})
-        result = self.sensor(context)
-        if isinstance(result, dg.SkipReason):
-            return [], result.skip_message
+        result = self.sensor.evaluate_tick(context)
         if result.cursor is not None:
             self.cursor = result.cursor
         self.run_keys += [r.run_key for r in result.run_requests]
-        skip = result.skip_reason.skip_message if result.skip_reason else None
-        return result.run_requests, skip
+        return list(result.run_requests), result.skip_message
 
 
 def keys(requests) -> list[str]:
@@ -85,18 +85,19 @@ def keys(requests) -> list[str]:
 
 def test_windows_are_requested_once_each_as_the_watermark_finalizes_them(db, instance):
     tick = Ticks(finalized_windows, instance)
-    assert tick() == ([], "revenue_by_currency_5min holds no window yet")
+    assert tick() == ([], "revenue_by_currency_5min has no watermark yet (no order streamed)")
     assert tick.cursor is None
 
     # Data from 10:00 on, a gap at 10:15 (no orders in that window, still a window).
     add_windows(db, at("10:00"), at("10:05"), at("10:10"), at("10:20"))
     progress(db, None, batch=0)
     assert tick() == ([], "revenue_by_currency_5min has no watermark yet (no order streamed)")
-    assert json.loads(tick.cursor) == {"next_window": "2026-11-20T10:00:00+00:00"}
+    assert tick.cursor is None
 
     progress(db, at("10:04:59"), batch=1, recorded=NOW + timedelta(seconds=10))
     assert tick() == ([], "watermark 2026-11-20 10:04:59 UTC: window 2026-11-20-10:00 (ends "
                           "2026-11-20 10:05:00 UTC) is not final yet")
+    assert json.loads(tick.cursor) == {"next_window": "2026-11-20T10:00:00+00:00"}
 
     # Several windows finalize at once.
     progress(db, at("10:15:30"), batch=2, recorded=NOW + timedelta(seconds=20))
@@ -104,7 +105,8 @@ def test_windows_are_requested_once_each_as_the_watermark_finalizes_them(db, ins
     assert (keys(requests), skip) == (["2026-11-20-10:00", "2026-11-20-10:05", "2026-11-20-10:10"], None)
     assert [r.run_key for r in requests] == ["window-2026-11-20-10:00", "window-2026-11-20-10:05",
                                              "window-2026-11-20-10:10"]
-    assert all(r.tags == {"eventflow/watermark": "2026-11-20T10:15:30+00:00"} for r in requests)
+    assert [(r.tags["eventflow/watermark"], r.tags["dagster/partition"]) for r in requests] == [
+        ("2026-11-20T10:15:30+00:00", k) for k in keys(requests)]
     assert json.loads(tick.cursor) == {"next_window": "2026-11-20T10:15:00+00:00"}
 
     # Same watermark: nothing again.
@@ -125,6 +127,27 @@ def test_windows_are_requested_once_each_as_the_watermark_finalizes_them(db, ins
     assert len(tick.run_keys) == len(set(tick.run_keys)) == 7
 
 
+def test_an_out_of_order_event_before_the_first_rows_is_not_skipped(db, instance):
+    # The first batch wrote 10:05 with no watermark yet; the next one's watermark is 09:58 and an
+    # out-of-order order then opens the 09:55 window: the sensor must start there.
+    add_windows(db, at("10:05"))
+    progress(db, None, batch=0)
+    tick = Ticks(finalized_windows, instance)
+    assert tick()[0] == [] and tick.cursor is None
+    progress(db, at("09:58"), batch=1, recorded=NOW + timedelta(seconds=10))
+    assert tick()[0] == []
+    add_windows(db, at("09:55"))
+    progress(db, at("10:10"), batch=2, recorded=NOW + timedelta(seconds=20))
+    assert keys(tick()[0]) == ["2026-11-20-09:55", "2026-11-20-10:00", "2026-11-20-10:05"]
+
+
+def test_a_cursor_before_a_moved_first_partition_resumes_there(db, instance):
+    tick = Ticks(finalized_windows, instance)
+    tick.cursor = json.dumps({"next_window": "2026-10-31T23:50:00+00:00"})
+    progress(db, at("00:11", "2026-11-01"), batch=1)
+    assert keys(tick()[0]) == ["2026-11-01-00:00", "2026-11-01-00:05"]
+
+
 def test_other_queries_watermarks_do_not_count(db, instance):
     add_windows(db, at("10:00"))
     progress(db, at("11:00"), batch=5, query="conversion_funnel_5min")
@@ -141,7 +164,7 @@ def test_a_backlog_runs_as_ranged_runs_of_at_most_a_day(db, instance, monkeypatc
     assert [(r.run_key, r.partition_key, r.tags) for r in requests] == [(
         "windows-2026-11-20-09:00..2026-11-20-10:25", None,
         {"eventflow/watermark": "2026-11-20T10:30:00+00:00", "dagster/asset_partition_range_start": "2026-11-20-09:00",
-         "dagster/asset_partition_range_end": "2026-11-20-10:25"})]
+         "dagster/asset_partition_range_end": "2026-11-20-10:25", "dagster/sensor_name": "finalized_windows"})]
     assert tick()[0] == []
 
     # A day and a half later: 288 windows in one run, the rest in the next tick's run.
@@ -194,8 +217,8 @@ def test_global_refresh_follows_finalized_windows_at_most_every_three_minutes(db
 
     progress(db, at("10:12"), batch=1)
     requests, _ = tick()
-    assert [(r.run_key, r.tags) for r in requests] == [
-        ("global-through-2026-11-20T10:10:00+00:00", {"eventflow/final_through": "2026-11-20T10:10:00+00:00"})]
+    assert [(r.run_key, r.tags["eventflow/final_through"]) for r in requests] == [
+        ("global-through-2026-11-20T10:10:00+00:00", "2026-11-20T10:10:00+00:00")]
     assert json.loads(tick.cursor) == {"final_through": "2026-11-20T10:10:00+00:00", "requested_at": NOW.timestamp()}
 
     progress(db, at("10:14:59"), batch=2, recorded=NOW + timedelta(seconds=10))

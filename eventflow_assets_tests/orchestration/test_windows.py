@@ -66,8 +66,21 @@ def test_windows_past_the_clock_are_not_partitions_yet():
 
 
 def test_first_window_starts_at_the_data_or_the_first_partition():
-    assert first_window(at("2026-11-20 10:03:10")) == at("2026-11-20 10:00:00")
-    assert first_window(TRENDS_START - timedelta(days=3)) == TRENDS_START
+    watermark = at("2026-11-20 11:00:00")
+    assert first_window(at("2026-11-20 10:03:10"), watermark) == at("2026-11-20 10:00:00")
+    assert first_window(TRENDS_START - timedelta(days=3), watermark) == TRENDS_START
+
+
+def test_first_window_is_no_later_than_the_window_still_open_at_the_watermark():
+    # Rows so far start at 10:05, but the window holding the watermark (09:55) can still get an
+    # out-of-order event: it is not final, so the sensor must not start after it.
+    assert first_window(at("2026-11-20 10:05:00"), at("2026-11-20 09:58:00")) == at("2026-11-20 09:55:00")
+
+
+def test_a_cursor_before_the_first_partition_resumes_at_the_first_partition():
+    # TRENDS_START moved forward past a saved cursor: no key before the first partition.
+    assert final_windows(TRENDS_START - timedelta(minutes=10), TRENDS_START + timedelta(minutes=11), NOW, 12) == [
+        TRENDS_START, TRENDS_START + timedelta(minutes=5)]
 
 
 def test_final_through_is_the_end_of_the_latest_final_window():
