@@ -18,6 +18,7 @@ from eventflow_assets.orchestration.instance import instance_env, write_instance
 
 TABLES = ("orders_raw", "revenue_by_currency_5min", "conversion_funnel_5min", "rejected_events")
 LOCATION = "eventflow_assets.definitions"
+GRAPH_SIZE = "1600,2400"  # the storage group with its analytics neighbours, all in view
 
 
 def chromium() -> str:
@@ -68,11 +69,13 @@ def webserver(tmp_path, pg_url):
         log.close()
 
 
-def render(url: str, tmp_path, screenshot: str | None = None) -> str:
-    """The DOM after the single-page app has rendered (15 s of virtual time), or a screenshot."""
+def render(url: str, tmp_path, screenshot: str | None = None, size: str = "1400,900") -> str:
+    """The DOM after the single-page app has rendered (15 s of virtual time), or a screenshot.
+
+    The asset graph only renders the nodes inside the viewport: `size` must fit the graph."""
     args = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
             "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-            f"--user-data-dir={tmp_path / 'chromium'}", "--virtual-time-budget=15000", "--window-size=1400,900"]
+            f"--user-data-dir={tmp_path / 'chromium'}", "--virtual-time-budget=15000", f"--window-size={size}"]
     args += [f"--screenshot={tmp_path / screenshot}"] if screenshot else ["--dump-dom"]
     result = subprocess.run(args + [url], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -81,11 +84,12 @@ def render(url: str, tmp_path, screenshot: str | None = None) -> str:
 
 def test_ui_shows_the_asset_graph_and_an_asset_page(webserver, tmp_path):
     graph_url = f"{webserver}/locations/{LOCATION}/asset-groups/storage"
-    dom = render(graph_url, tmp_path)
+    dom = render(graph_url, tmp_path, size=GRAPH_SIZE)
     for table in TABLES:
         assert f">{table}<" in dom, table
     assert 'title="orders"' in dom  # the upstream topic, linked from the group's graph
-    render(graph_url, tmp_path, screenshot="asset-graph.png")
+    assert ">analytics_revenue_trends<" in dom  # and the analytics computed from the group's tables
+    render(graph_url, tmp_path, screenshot="asset-graph.png", size=GRAPH_SIZE)
     assert (tmp_path / "asset-graph.png").stat().st_size > 10_000
 
     page = render(f"{webserver}/assets/postgres/conversion_funnel_5min", tmp_path)
