@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from contextlib import contextmanager
 from datetime import datetime, timezone
 
 from confluent_kafka import TopicPartition
@@ -64,11 +65,18 @@ def newest_record_before(kafka_config: dict, topics, before: datetime, scan: int
     return datetime.fromtimestamp(max(found.values()) / 1000, tz=timezone.utc) if found else None
 
 
+@contextmanager
+def _bounded(postgres_url: str):
+    """A connection whose connect and statements give up after 3 s."""
+    with connect(postgres_url, connect_timeout=3) as conn:
+        conn.execute("SET statement_timeout = '3s'")
+        yield conn
+
+
 def stream_lag(postgres_url: str) -> dict[str, dict[str, int]]:
     """{query: {"topic:partition": records behind}} from each query's latest ``stream_progress`` row
     (the one recorded last: batch ids restart with a new checkpoint)."""
-    with connect(postgres_url, connect_timeout=3) as conn:
-        conn.execute("SET statement_timeout = '3s'")
+    with _bounded(postgres_url) as conn:
         rows = conn.execute("""SELECT DISTINCT ON (query_name) query_name, lag FROM stream_progress
                                ORDER BY query_name, recorded_at DESC""").fetchall()
     return {name: {k: int(v) for k, v in lag.items()} for name, lag in rows}
@@ -76,14 +84,12 @@ def stream_lag(postgres_url: str) -> dict[str, dict[str, int]]:
 
 def latest_watermark(postgres_url: str, query_name: str) -> datetime | None:
     """The watermark of ``query_name``'s latest micro-batch (by ``recorded_at``); None before any event."""
-    with connect(postgres_url, connect_timeout=3) as conn:
-        conn.execute("SET statement_timeout = '3s'")
+    with _bounded(postgres_url) as conn:
         row = conn.execute("SELECT watermark FROM stream_progress WHERE query_name = %s "
                            "ORDER BY recorded_at DESC LIMIT 1", (query_name,)).fetchone()
     return row[0] if row else None
 
 
 def earliest_revenue_window(postgres_url: str) -> datetime | None:
-    with connect(postgres_url, connect_timeout=3) as conn:
-        conn.execute("SET statement_timeout = '3s'")
+    with _bounded(postgres_url) as conn:
         return conn.execute("SELECT min(window_start) FROM revenue_by_currency_5min").fetchone()[0]

@@ -74,7 +74,7 @@ def run_streaming(spark: SparkSession, endpoints: Endpoints, checkpoint_root: Pa
             stop.wait(0.5)
     finally:
         stop_all(queries.values())
-        last = {name: _last_batch(q) for name, q in queries.items() if _last_batch(q) >= 0}
+        last = {name: batch for name, q in queries.items() if (batch := _last_batch(q)) >= 0}
         late = listener.wait_for(last, timeout=PROGRESS_WAIT_S)
         if late:
             log.warning("progress of the last batch of %s not recorded within %ss", ", ".join(late), PROGRESS_WAIT_S)
