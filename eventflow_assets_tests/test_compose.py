@@ -258,10 +258,10 @@ def test_dagster_yaml_takes_every_connection_value_from_the_environment(services
     assert db.pop("scheme") == "postgresql+psycopg2"
     assert set(db) == PG_CONNECTION_KEYS
     assert all(set(value) == {"env"} for value in db.values()), db
-    # The same run queue, monitoring and retries as `eventflow up`'s instance.
+    # The same run queue, pools, monitoring and retries as `eventflow up`'s instance.
     local = instance_config("postgresql://u@h/d")
-    assert {k: config[k] for k in ("run_coordinator", "run_monitoring", "run_retries")} == {
-        k: local[k] for k in ("run_coordinator", "run_monitoring", "run_retries")}
+    shared = ("run_coordinator", "concurrency", "run_monitoring", "run_retries")
+    assert {k: config[k] for k in shared} == {k: local[k] for k in shared}
     assert config["telemetry"] == {"enabled": False}
 
     pg_env = _env(services["postgres"])

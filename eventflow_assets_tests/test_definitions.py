@@ -70,7 +70,17 @@ def test_lineage_groups_and_automation():
     assert repo.get_sensor_def("global_analytics_refresh").job_name == "global_analytics_job"
     assert repo.get_schedule_def("global_analytics_schedule").job_name == "global_analytics_job"
     for job in ("revenue_trends_job", "global_analytics_job"):
-        assert defs.resolve_job_def(job).tags == {"eventflow/spark-batch": "true", "dagster/max_retries": "2"}
+        assert defs.resolve_job_def(job).tags == {"dagster/max_retries": "2"}
+    # Every analytics asset, and nothing else, is in the pool the instance limits to one run
+    # (its default limit would hold back any other pool too).
+    assert {k: graph.get(k).pools for k in graph.get_all_asset_keys()} == {
+        k: ({"eventflow_spark_batch"} if k in ANALYTICS_KEYS else (None if k in TABLE_KEYS | {RATES_KEY} else set()))
+        for k in graph.get_all_asset_keys()}
+    pooled = {(node.name, node.definition.pool) for job in repo.get_all_jobs() for node in job.graph.nodes
+              if node.definition.pool}
+    assert pooled == {(op, "eventflow_spark_batch") for op in
+                      ("revenue_trends", "postgres__analytics_top_revenue_by_currency",
+                                 "postgres__analytics_conversion_rates", "user_segments")}
     # On without a click under `eventflow up`.
     assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in repo.sensor_defs)
     assert all(s.default_status == dg.DefaultScheduleStatus.RUNNING for s in repo.schedule_defs)

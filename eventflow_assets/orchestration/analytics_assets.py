@@ -28,10 +28,12 @@ from eventflow_assets.orchestration.table_assets import CURRENCY_RATES, table_ke
 from eventflow_assets.orchestration.windows import WINDOW, five_minute_windows
 from eventflow_assets.processing.queries import Q_FUNNEL, Q_ORDERS_RAW, Q_REVENUE
 
-# At most one analytics run at a time (instance.py's run queue limit): each starts a Spark JVM
-# next to the stream's on a small machine. A failed run is retried twice (run_retries).
-SPARK_BATCH_TAG = "eventflow/spark-batch"
-JOB_TAGS = {SPARK_BATCH_TAG: "true", "dagster/max_retries": "2"}
+# At most one analytics run at a time, however launched (sensor, schedule, UI materialize or
+# backfill): each starts a Spark JVM next to the stream's on a small machine. Every analytics
+# asset is in this pool, which instance.py limits to one run. The jobs' runs are retried twice
+# when they fail (run_retries); runs launched from the UI are not.
+SPARK_POOL = "eventflow_spark_batch"
+JOB_TAGS = {"dagster/max_retries": "2"}
 TRENDS_JOB = "revenue_trends_job"
 GLOBAL_JOB = "global_analytics_job"
 
@@ -84,7 +86,8 @@ TREND_SPECS = [
 ]
 
 
-@dg.multi_asset(name="revenue_trends", specs=TREND_SPECS, backfill_policy=dg.BackfillPolicy.single_run())
+@dg.multi_asset(name="revenue_trends", specs=TREND_SPECS, backfill_policy=dg.BackfillPolicy.single_run(),
+                pool=SPARK_POOL)
 def revenue_trends(context: dg.AssetExecutionContext, eventflow: EventFlowEndpoints, pyspark: EventFlowPySpark):
     window = context.partition_time_window
     start, end = _utc(window.start), _utc(window.end)
@@ -111,7 +114,7 @@ def revenue_trends(context: dg.AssetExecutionContext, eventflow: EventFlowEndpoi
         "preview": preview(usd, [("granularity", "ascending"), ("period_start", "ascending")])})
 
 
-@dg.asset(key=table_key(TOP_REVENUE_TABLE), deps=[_REVENUE, _RATES], group_name=ANALYTICS,
+@dg.asset(key=table_key(TOP_REVENUE_TABLE), deps=[_REVENUE, _RATES], group_name=ANALYTICS, pool=SPARK_POOL,
           kinds={"spark", "postgres"}, metadata={"dagster/table_name": TOP_REVENUE_TABLE},
           description=f"PostgreSQL table `{TOP_REVENUE_TABLE}`: total revenue, orders and the true average "
                       "order value (total / orders) per currency over all windows. The seed averaged the "
@@ -125,7 +128,7 @@ def top_revenue_by_currency(context: dg.AssetExecutionContext, eventflow: EventF
         "currencies": rows.num_rows})
 
 
-@dg.asset(key=table_key(CONVERSION_TABLE), deps=[table_key(Q_FUNNEL)], group_name=ANALYTICS,
+@dg.asset(key=table_key(CONVERSION_TABLE), deps=[table_key(Q_FUNNEL)], group_name=ANALYTICS, pool=SPARK_POOL,
           kinds={"spark", "postgres"}, metadata={"dagster/table_name": CONVERSION_TABLE},
           description=f"PostgreSQL table `{CONVERSION_TABLE}`: per user over all windows, orders / views x 100 "
                       "(NULL when the user has no views).")
@@ -142,7 +145,7 @@ def conversion_rates(context: dg.AssetExecutionContext, eventflow: EventFlowEndp
                                   ("user_id", "ascending")])})
 
 
-@dg.multi_asset(name="user_segments", specs=[
+@dg.multi_asset(name="user_segments", pool=SPARK_POOL, specs=[
     _spec(SEGMENTS_TABLE, [table_key(Q_ORDERS_RAW), _RATES], "Per user: total spend in USD over orders_raw, order "
           "count and segment: VIP > 1000 USD, Premium > 500 USD, New with exactly one order, else Regular."),
     _spec(SUMMARY_TABLE, [table_key(SEGMENTS_TABLE)], "Per segment (all four, even empty): users, revenue in "

@@ -34,20 +34,19 @@ def instance_config(postgres_url: str) -> dict:
         postgres_db["params"] = params
     return {
         "storage": {"postgres": {"postgres_db": postgres_db}},
-        "run_coordinator": {
-            "module": "dagster.core.run_coordinator",
-            "class": "QueuedRunCoordinator",
-            "config": {
-                "max_concurrent_runs": MAX_CONCURRENT_RUNS,
-                # Never two streams at once, whoever launches them (see orchestration/streaming.py);
-                # one analytics run at a time, each starting a Spark JVM (orchestration/analytics_assets.py).
-                "tag_concurrency_limits": [{"key": "eventflow/stream", "limit": 1},
-                                           {"key": "eventflow/spark-batch", "limit": 1}],
-            },
+        "run_coordinator": {"module": "dagster.core.run_coordinator", "class": "QueuedRunCoordinator"},
+        "concurrency": {
+            # Never two streams at once, whoever launches them (see orchestration/streaming.py).
+            "runs": {"max_concurrent_runs": MAX_CONCURRENT_RUNS,
+                     "tag_concurrency_limits": [{"key": "eventflow/stream", "limit": 1}]},
+            # One run at a time per pool: the analytics assets' pool (each run starts a Spark JVM,
+            # see orchestration/analytics_assets.py), whether a sensor, a schedule or the UI
+            # launched it. Enforced when runs are dequeued, so waiting runs stay QUEUED.
+            "pools": {"granularity": "run", "default_limit": 1},
         },
         # Detects runs stuck STARTING or CANCELING. No max_runtime: the stream runs until stopped.
         "run_monitoring": {"enabled": True},
-        # Runs tagged dagster/max_retries (the analytics jobs) are relaunched when they fail.
+        # Runs tagged dagster/max_retries (the analytics jobs' runs) are relaunched when they fail.
         "run_retries": {"enabled": True},
         "telemetry": {"enabled": False},
         "nux": {"enabled": False},

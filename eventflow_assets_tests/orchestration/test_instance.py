@@ -18,10 +18,10 @@ def test_dagster_yaml_refers_to_the_environment_and_holds_no_secret(tmp_path):
         "username": {"env": "DAGSTER_PG_USERNAME"}, "password": {"env": "DAGSTER_PG_PASSWORD"},
         "hostname": {"env": "DAGSTER_PG_HOST"}, "db_name": {"env": "DAGSTER_PG_DB"},
         "port": {"env": "DAGSTER_PG_PORT"}, "scheme": "postgresql+psycopg2", "params": {"sslmode": "require"}}
-    assert config["run_coordinator"]["class"] == "QueuedRunCoordinator"
-    assert config["run_coordinator"]["config"] == {
-        "max_concurrent_runs": 4, "tag_concurrency_limits": [{"key": "eventflow/stream", "limit": 1},
-                                                             {"key": "eventflow/spark-batch", "limit": 1}]}
+    assert config["run_coordinator"] == {"module": "dagster.core.run_coordinator", "class": "QueuedRunCoordinator"}
+    assert config["concurrency"] == {
+        "runs": {"max_concurrent_runs": 4, "tag_concurrency_limits": [{"key": "eventflow/stream", "limit": 1}]},
+        "pools": {"granularity": "run", "default_limit": 1}}
     assert config["run_monitoring"] == {"enabled": True}
     assert config["run_retries"] == {"enabled": True}
     assert config["telemetry"] == {"enabled": False}
