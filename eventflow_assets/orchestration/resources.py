@@ -26,9 +26,13 @@ class EventFlowEndpoints(dg.ConfigurableResource):
         return Settings.from_env().home / "checkpoints"
 
 
-def spark_config() -> dict[str, str]:
-    """The settings of :func:`eventflow_assets.processing.spark.build_spark_session`, as resource config."""
-    config = {**DEFAULTS, "spark.master": "local[2]", "spark.app.name": "eventflow-dagster",
+def spark_config(app_name: str = "eventflow-analytics") -> dict[str, str]:
+    """The settings of :func:`eventflow_assets.processing.spark.build_spark_session`, as resource config.
+
+    The stream's session is named ``eventflow-streaming`` and the analytics' ``eventflow-analytics``,
+    so the Spark UI and ``ps`` (the name is on the driver's command line) tell the two apart.
+    """
+    config = {**DEFAULTS, "spark.master": "local[2]", "spark.app.name": app_name,
               "spark.pyspark.python": sys.executable, "spark.pyspark.driver.python": sys.executable}
     if os.path.exists(POSTGRES_JDBC_JAR):
         config["spark.jars"] = POSTGRES_JDBC_JAR

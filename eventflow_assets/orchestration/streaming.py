@@ -17,7 +17,7 @@ import dagster as dg
 from pydantic import Field
 
 from eventflow_assets.ingestion.topics import provision_topics
-from eventflow_assets.orchestration.resources import EventFlowEndpoints, EventFlowPySpark
+from eventflow_assets.orchestration.resources import EventFlowEndpoints, EventFlowPySpark, spark_config
 from eventflow_assets.orchestration.table_assets import table_key
 from eventflow_assets.processing.queries import StreamConfig
 from eventflow_assets.processing.runner import run_streaming
@@ -162,6 +162,8 @@ def stream_to_postgres(context: dg.OpExecutionContext, config: StreamingConfig, 
 
 
 @dg.job(name=STREAMING_JOB, executor_def=dg.in_process_executor, tags={STREAM_TAG: "true"},
+        resource_defs={"eventflow": EventFlowEndpoints(),
+                       "pyspark": EventFlowPySpark(spark_config=spark_config("eventflow-streaming"))},
         description="The streaming queries, hosted by one long-running op. `streaming_supervisor` keeps one "
                     "run of it going; terminate the run to stop the stream (queries stop after their batch).")
 def streaming_job() -> None:

@@ -36,6 +36,18 @@ def names(processes) -> list[str]:
     return found
 
 
+def spark_apps(processes) -> list[str]:
+    """The ``spark.app.name`` of each Spark driver (pyspark puts its conf on the JVM's command line)."""
+    apps = []
+    for p in processes:
+        try:
+            if p.name() == "java":
+                apps += [arg.split("=", 1)[1] for arg in p.cmdline() if arg.startswith("spark.app.name=")]
+        except psutil.NoSuchProcess:
+            pass
+    return apps
+
+
 def test_up_streams_live_events_into_the_tables_and_stops_cleanly(tmp_path):
     home = tmp_path / "home"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("EVENTFLOW_", "DAGSTER_"))}
@@ -76,7 +88,10 @@ def test_up_streams_live_events_into_the_tables_and_stops_cleanly(tmp_path):
         assert [r["status"] for r in streams] == ["STARTED"]
         assert {"key": "dagster/sensor_name", "value": "streaming_supervisor"} in streams[0]["tags"]
         assert graphql(dagster_port, MATERIALIZED)["assetOrError"]["assetMaterializations"]
-        assert names(psutil.Process(up.pid).children(recursive=True)).count("java") == 1  # one Spark driver
+        # One driver hosts the stream; analytics runs launched meanwhile bring their own, short-lived.
+        apps = spark_apps(psutil.Process(up.pid).children(recursive=True))
+        assert apps.count("eventflow-streaming") == 1, apps
+        assert set(apps) <= {"eventflow-streaming", "eventflow-analytics"}, apps
 
         status = subprocess.run([sys.executable, "-m", "eventflow_assets.cli", "status", "--json"], env=env,
                                 capture_output=True, text=True, timeout=60)
