@@ -20,5 +20,7 @@ defs = dg.Definitions(
     jobs=[streaming_job, producer_job, sink_checks_job, revenue_trends_job, global_analytics_job],
     sensors=[streaming_supervisor, topic_observations, finalized_windows, global_analytics_refresh],
     schedules=[sink_checks_schedule, global_analytics_schedule],
-    resources={"eventflow": EventFlowEndpoints(), "pyspark": EventFlowPySpark(spark_config=spark_config())},
+    # streaming_job binds its own session, named eventflow-streaming (orchestration/streaming.py).
+    resources={"eventflow": EventFlowEndpoints(),
+               "pyspark": EventFlowPySpark(spark_config=spark_config("eventflow-analytics"))},
 )

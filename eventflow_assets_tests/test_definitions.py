@@ -80,7 +80,7 @@ def test_lineage_groups_and_automation():
               if node.definition.pool}
     assert pooled == {(op, "eventflow_spark_batch") for op in
                       ("revenue_trends", "postgres__analytics_top_revenue_by_currency",
-                                 "postgres__analytics_conversion_rates", "user_segments")}
+                       "postgres__analytics_conversion_rates", "user_segments")}
     # On without a click under `eventflow up`.
     assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in repo.sensor_defs)
     assert all(s.default_status == dg.DefaultScheduleStatus.RUNNING for s in repo.schedule_defs)

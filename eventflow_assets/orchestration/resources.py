@@ -26,7 +26,7 @@ class EventFlowEndpoints(dg.ConfigurableResource):
         return Settings.from_env().home / "checkpoints"
 
 
-def spark_config(app_name: str = "eventflow-analytics") -> dict[str, str]:
+def spark_config(app_name: str) -> dict[str, str]:
     """The settings of :func:`eventflow_assets.processing.spark.build_spark_session`, as resource config.
 
     The stream's session is named ``eventflow-streaming`` and the analytics' ``eventflow-analytics``,

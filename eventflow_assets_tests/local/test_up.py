@@ -26,16 +26,6 @@ def graphql(port: int, query: str) -> dict:
         return json.loads(response.read())["data"]
 
 
-def names(processes) -> list[str]:
-    found = []
-    for p in processes:
-        try:
-            found.append(p.name())
-        except psutil.NoSuchProcess:  # short-lived helpers come and go
-            pass
-    return found
-
-
 def spark_apps(processes) -> list[str]:
     """The ``spark.app.name`` of each Spark driver (pyspark puts its conf on the JVM's command line)."""
     apps = []
