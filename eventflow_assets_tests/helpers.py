@@ -6,7 +6,20 @@ import json
 import re
 from decimal import Decimal
 
+import psutil
 from confluent_kafka import Consumer, TopicPartition
+
+def command_lines(processes) -> list[list[str]]:
+    """The command line of each process still running; short-lived helpers may have exited (or be
+    zombies not yet reaped) between listing and reading them."""
+    found = []
+    for p in processes:
+        try:
+            found.append(p.cmdline())
+        except psutil.NoSuchProcess:  # ZombieProcess is one too
+            pass
+    return found
+
 
 # Kafka's Java client: Utils.murmur2 (seed 0x9747b28c), partition = toPositive(hash) % n.
 _M = 0x5BD1E995

@@ -13,6 +13,7 @@ import psutil
 import psycopg
 
 from eventflow_assets.local.processes import free_port
+from eventflow_assets_tests.helpers import command_lines
 
 RUNS = '{ runsOrError { ... on Runs { results { jobName status tags { key value } } } } }'
 MATERIALIZED = ('{ assetOrError(assetKey: {path: ["postgres", "orders_raw"]}) '
@@ -28,14 +29,8 @@ def graphql(port: int, query: str) -> dict:
 
 def spark_apps(processes) -> list[str]:
     """The ``spark.app.name`` of each Spark driver (pyspark puts its conf on the JVM's command line)."""
-    apps = []
-    for p in processes:
-        try:
-            if p.name() == "java":
-                apps += [arg.split("=", 1)[1] for arg in p.cmdline() if arg.startswith("spark.app.name=")]
-        except psutil.NoSuchProcess:
-            pass
-    return apps
+    return [arg.split("=", 1)[1] for cmd in command_lines(processes) if cmd and os.path.basename(cmd[0]) == "java"
+            for arg in cmd if arg.startswith("spark.app.name=")]
 
 
 def test_up_streams_live_events_into_the_tables_and_stops_cleanly(tmp_path):

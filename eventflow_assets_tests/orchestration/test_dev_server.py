@@ -12,6 +12,7 @@ import urllib.request
 import psutil
 
 from eventflow_assets.local.processes import free_port
+from eventflow_assets_tests.helpers import command_lines
 
 
 def up_env(home) -> dict:
@@ -50,10 +51,10 @@ def test_kill_9_of_up_takes_dagster_down_too(tmp_path):
             except OSError:
                 time.sleep(0.5)
         children = psutil.Process(up.pid).children(recursive=True)
-        commands = [" ".join(c.cmdline()) for c in children]
+        commands = [" ".join(c) for c in command_lines(children)]
         assert any("dagster dev" in c for c in commands) and any("code-server" in c for c in commands), commands
     finally:
         up.send_signal(signal.SIGKILL)
         up.wait()
     _, alive = psutil.wait_procs(children, timeout=30)
-    assert alive == [], [" ".join(p.cmdline()) for p in alive]
+    assert alive == [], [" ".join(c) for c in command_lines(alive)]
