@@ -1,11 +1,11 @@
-"""The `eventflow` command: up, produce, status."""
+"""The `eventflow` command: up, services, env, produce, status."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import shutil
+import shlex
 import signal
 import sys
 import threading
@@ -15,17 +15,29 @@ from eventflow_assets.errors import EventFlowError
 from eventflow_assets.ingestion.generator import Anomalies, EventGenerator
 from eventflow_assets.ingestion.producer import DEFAULT_DELAY_MS, ProduceStats, produce
 from eventflow_assets.ingestion.topics import provision_topics
-from eventflow_assets.local.stack import DEFAULT_KAFKA_PORT, DEFAULT_POSTGRES_PORT, LocalStack, resolve_endpoints
+from eventflow_assets.local.kafka_broker import KAFKA_VERSION
+from eventflow_assets.local.stack import (
+    DEFAULT_KAFKA_PORT,
+    DEFAULT_POSTGRES_PORT,
+    LocalStack,
+    env_exports,
+    resolve_endpoints,
+    running_stack_state,
+)
 from eventflow_assets.processing.java import check_java
-from eventflow_assets.settings import Settings, redact_url
+from eventflow_assets.settings import BOOTSTRAP_VAR, POSTGRES_VAR, Settings, redact_url
 from eventflow_assets.storage.schema import apply_schema
 
 DEFAULT_DAGSTER_PORT = 3000
 
 ENVIRONMENT_HELP = """environment:
-  EVENTFLOW_KAFKA_BOOTSTRAP_SERVERS  Kafka to use (unset: `up` starts an embedded broker)
+  EVENTFLOW_KAFKA_BOOTSTRAP_SERVERS  Kafka to use (unset: `up`/`services` start an embedded Apache Kafka)
   EVENTFLOW_KAFKA_<PROPERTY>         any other client property, e.g. EVENTFLOW_KAFKA_SECURITY_PROTOCOL
-  EVENTFLOW_POSTGRES_URL             PostgreSQL to use (unset: `up` starts an embedded server)
+  EVENTFLOW_SPARK_KAFKA_<PROPERTY>   a property for Spark's Java Kafka client, verbatim
+                                     (the common security settings are translated from EVENTFLOW_KAFKA_*)
+  EVENTFLOW_POSTGRES_URL             PostgreSQL to use (unset: `up`/`services` start an embedded server)
+  EVENTFLOW_SPARK_MASTER             Spark master for the stream and the analytics (default: local[2])
+  EVENTFLOW_CHECKPOINT_LOCATION      streaming checkpoints (default: $EVENTFLOW_HOME/checkpoints)
   EVENTFLOW_HOME                     state directory (default: ./.eventflow)
 """
 
@@ -60,8 +72,18 @@ def _add_producer_options(p: argparse.ArgumentParser, *, with_count: bool) -> No
                            "with --count and no pace option: as fast as possible)" if with_count
                       else f"delay between events (default {DEFAULT_DELAY_MS:g} ms, i.e. 10 events/s)")
     p.add_argument("--seed", type=int, help="seed for reproducible users, products, ids and choices")
-    p.add_argument("--replication-factor", type=int, default=1,
-                   help="replication factor for topics created now (default 1; production: 3)")
+    p.add_argument("--replication-factor", type=int,
+                   help="replication factor for topics created now (default: the cluster's, at most 3)")
+
+
+def _add_service_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--kafka-port", type=int, default=DEFAULT_KAFKA_PORT,
+                   help=f"client port of the embedded Kafka on 127.0.0.1; with 3 brokers, this port and the next "
+                        f"two (default {DEFAULT_KAFKA_PORT})")
+    p.add_argument("--kafka-brokers", type=int, choices=[1, 3], default=1,
+                   help="embedded Kafka nodes: 1, or 3 (topics replicated 3 times, min.insync.replicas=2)")
+    p.add_argument("--postgres-port", type=int, default=DEFAULT_POSTGRES_PORT,
+                   help=f"port of the embedded PostgreSQL on 127.0.0.1 (default {DEFAULT_POSTGRES_PORT})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,16 +98,28 @@ def build_parser() -> argparse.ArgumentParser:
                                     "keeps streaming_job running) and the event producer until Ctrl-C, which "
                                     "stops all of it.", epilog=ENVIRONMENT_HELP,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
-    up.add_argument("--kafka-port", type=int, default=DEFAULT_KAFKA_PORT,
-                    help=f"port of the embedded broker on 127.0.0.1 (default {DEFAULT_KAFKA_PORT})")
-    up.add_argument("--postgres-port", type=int, default=DEFAULT_POSTGRES_PORT,
-                    help=f"port of the embedded PostgreSQL on 127.0.0.1 (default {DEFAULT_POSTGRES_PORT})")
+    _add_service_options(up)
     up.add_argument("--dagster-port", type=int, default=DEFAULT_DAGSTER_PORT,
                     help=f"port of the Dagster UI on 127.0.0.1 (default {DEFAULT_DAGSTER_PORT})")
     up.add_argument("--no-producer", action="store_true", help="do not run the event producer")
     up.add_argument("--no-streaming", action="store_true",
                     help="do not stream: the streaming_supervisor sensor skips instead of launching streaming_job")
     _add_producer_options(up, with_count=False)
+
+    services = sub.add_parser(
+        "services", help="run only the embedded Kafka and PostgreSQL until Ctrl-C",
+        description="Start the embedded services on 127.0.0.1 under EVENTFLOW_HOME (Apache Kafka in KRaft mode, "
+                    "PostgreSQL), provision the three topics and the database schema, and keep them running until "
+                    "Ctrl-C or SIGTERM. Their data survives a restart. Another shell gets their addresses with "
+                    "`eval \"$(eventflow env)\"`.", epilog=ENVIRONMENT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_service_options(services)
+
+    sub.add_parser("env", help="print `export` lines for the running services",
+                   description="For the services of `eventflow up` or `eventflow services` running on this "
+                               "EVENTFLOW_HOME, print POSIX shell `export NAME=value` lines (the database password "
+                               "included): `eval \"$(eventflow env)\"`. Exits 2 when nothing runs.",
+                   epilog=ENVIRONMENT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
 
     prod = sub.add_parser("produce", help="publish generated events",
                           description="Publish generated events to the three topics (creating missing topics "
@@ -168,19 +202,6 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
-def _fresh_checkpoints(home: Path) -> bool:
-    """A new embedded broker has new, empty topics: old checkpoints point past their end.
-
-    They are moved to ``checkpoints.previous`` (replacing an older one) rather than deleted.
-    """
-    current, previous = home / "checkpoints", home / "checkpoints.previous"
-    if not current.exists():
-        return False
-    shutil.rmtree(previous, ignore_errors=True)
-    current.rename(previous)
-    return True
-
-
 def _dagster_env(endpoints, settings: Settings, dagster_home: Path, streaming: bool) -> dict[str, str]:
     from eventflow_assets.orchestration.instance import instance_env
     from eventflow_assets.orchestration.sensors import SUPERVISOR_SWITCH
@@ -218,17 +239,9 @@ def cmd_up(args, settings: Settings) -> int:
     dagster.check_port()
     stop = _stop_on_signals()
     stats = None
-    with LocalStack(settings, args.kafka_port, args.postgres_port) as stack:
+    with LocalStack(settings, args.kafka_port, args.postgres_port, args.kafka_brokers) as stack:
         ep = stack.endpoints
-        print(f"Kafka:      {ep.kafka_bootstrap_servers}{'  (embedded)' if stack.kafka else ''}")
-        print(f"PostgreSQL: {redact_url(ep.postgres_url)}{'  (embedded)' if stack.postgres else ''}")
-        print(f"state:      {settings.home}")
-        topics = provision_topics(ep.kafka_config(), replication_factor=args.replication_factor)
-        print("topics:     " + ", ".join(f"{t} ({s})" for t, s in topics.items()))
-        applied = apply_schema(ep.postgres_url)
-        print(f"schema:     {'applied ' + ', '.join(map(str, applied)) if applied else 'up to date'}")
-        if stack.kafka and _fresh_checkpoints(settings.home):
-            print("streaming:  new embedded broker, previous checkpoints moved to checkpoints.previous")
+        _provision(stack, settings, args.replication_factor)
         dagster.env = _dagster_env(ep, settings, dagster_home, streaming=not args.no_streaming)
         write_instance(dagster_home, ep.dagster_postgres_url)
         instance = open_instance(dagster_home, {k: v for k, v in dagster.env.items() if k.startswith("DAGSTER_")})
@@ -263,6 +276,46 @@ def cmd_up(args, settings: Settings) -> int:
     return 1 if (stats is not None and stats.failed) or dagster.failed else 0
 
 
+def _provision(stack: LocalStack, settings: Settings, replication_factor: int | None = None) -> None:
+    """Print where the services are; create the topics and apply the schema."""
+    ep = stack.endpoints
+    brokers = f"  (embedded Apache Kafka {KAFKA_VERSION}, {stack.kafka.brokers} broker" \
+              f"{'s' if stack.kafka.brokers > 1 else ''}, logs {settings.home / 'logs'})" if stack.kafka else ""
+    print(f"Kafka:      {ep.kafka_bootstrap_servers}{brokers}")
+    print(f"PostgreSQL: {redact_url(ep.postgres_url)}{'  (embedded)' if stack.postgres else ''}")
+    print(f"state:      {settings.home}")
+    topics = provision_topics(ep.kafka_config(), replication_factor=replication_factor)
+    print("topics:     " + ", ".join(f"{t} ({s})" for t, s in topics.items()))
+    applied = apply_schema(ep.postgres_url)
+    print(f"schema:     {'applied ' + ', '.join(map(str, applied)) if applied else 'up to date'}", flush=True)
+
+
+def cmd_services(args, settings: Settings) -> int:
+    if not (settings.uses_embedded_kafka or settings.uses_embedded_postgres):
+        raise EventFlowError(f"nothing to run: {BOOTSTRAP_VAR} and {POSTGRES_VAR} are both set, so there is no "
+                             "embedded service to start; unset one to run it locally")
+    stop = _stop_on_signals()
+    with LocalStack(settings, args.kafka_port, args.postgres_port, args.kafka_brokers) as stack:
+        _provision(stack, settings)
+        print('running; in another shell: eval "$(eventflow env)"; Ctrl-C stops the services', flush=True)
+        while not stop.wait(1.0):
+            dead = stack.dead_services()
+            if dead:
+                raise EventFlowError(f"{', '.join(dead)} exited unexpectedly; see {settings.home / 'logs'}")
+    return 0
+
+
+def cmd_env(args, settings: Settings) -> int:
+    state = running_stack_state(settings.home)
+    if state is None:
+        print(f"eventflow: no services are running on EVENTFLOW_HOME={settings.home}: start `eventflow services` "
+              "or `eventflow up`", file=sys.stderr)
+        return 2
+    for name, value in env_exports(state):
+        print(f"export {name}={shlex.quote(value)}")
+    return 0
+
+
 def cmd_produce(args, settings: Settings) -> int:
     endpoints = resolve_endpoints(settings)
     provision_topics(endpoints.kafka_config(), replication_factor=args.replication_factor)
@@ -294,7 +347,7 @@ def cmd_status(args, settings: Settings) -> int:
     return 0
 
 
-COMMANDS = {"up": cmd_up, "produce": cmd_produce, "status": cmd_status}
+COMMANDS = {"up": cmd_up, "services": cmd_services, "env": cmd_env, "produce": cmd_produce, "status": cmd_status}
 
 
 def main(argv: list[str] | None = None) -> int:

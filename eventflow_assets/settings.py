@@ -6,6 +6,9 @@
 | EVENTFLOW_KAFKA_<PROPERTY>         | librdkafka defaults                          |
 | EVENTFLOW_POSTGRES_URL             | the local stack's embedded PostgreSQL        |
 | EVENTFLOW_HOME                     | ./.eventflow                                 |
+| EVENTFLOW_SPARK_MASTER             | local[2]                                     |
+| EVENTFLOW_SPARK_KAFKA_<PROPERTY>   | translated from EVENTFLOW_KAFKA_*            |
+| EVENTFLOW_CHECKPOINT_LOCATION      | $EVENTFLOW_HOME/checkpoints                  |
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ KAFKA_PREFIX = "EVENTFLOW_KAFKA_"
 BOOTSTRAP_VAR = "EVENTFLOW_KAFKA_BOOTSTRAP_SERVERS"
 POSTGRES_VAR = "EVENTFLOW_POSTGRES_URL"
 HOME_VAR = "EVENTFLOW_HOME"
+SPARK_KAFKA_PREFIX = "EVENTFLOW_SPARK_KAFKA_"
+SPARK_MASTER_VAR = "EVENTFLOW_SPARK_MASTER"
+CHECKPOINT_VAR = "EVENTFLOW_CHECKPOINT_LOCATION"
 
 # Properties whose values must never reach a log line.
 _SECRET_MARKERS = ("password", "secret", "token", "jaas", "key.pem", "credentials")
@@ -33,15 +39,14 @@ class Settings:
     kafka_properties: Mapping[str, str] = field(default_factory=dict)
     postgres_url: str | None = None
     home: Path = Path(".eventflow")
+    spark_kafka_properties: Mapping[str, str] = field(default_factory=dict)
+    spark_master: str | None = None
+    checkpoint_location: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
-        props = {
-            name[len(KAFKA_PREFIX):].lower().replace("_", "."): value
-            for name, value in env.items()
-            if name.startswith(KAFKA_PREFIX) and name != BOOTSTRAP_VAR and value != ""
-        }
+        props = _prefixed(env, KAFKA_PREFIX, exclude=BOOTSTRAP_VAR)
         postgres_url = env.get(POSTGRES_VAR) or None
         if postgres_url is not None:
             validate_postgres_url(postgres_url)
@@ -51,7 +56,15 @@ class Settings:
             kafka_properties=props,
             postgres_url=postgres_url,
             home=home,
+            spark_kafka_properties=_prefixed(env, SPARK_KAFKA_PREFIX),
+            spark_master=env.get(SPARK_MASTER_VAR) or None,
+            checkpoint_location=env.get(CHECKPOINT_VAR) or None,
         )
+
+    @property
+    def checkpoints(self) -> str:
+        """Where the streaming queries keep their checkpoints: a local path or a URI Spark understands."""
+        return self.checkpoint_location or str(self.home / "checkpoints")
 
     @property
     def uses_embedded_kafka(self) -> bool:
@@ -60,6 +73,12 @@ class Settings:
     @property
     def uses_embedded_postgres(self) -> bool:
         return self.postgres_url is None
+
+
+def _prefixed(env: Mapping[str, str], prefix: str, exclude: str = "") -> dict[str, str]:
+    """{property: value} of ``PREFIX_SOME_PROPERTY=value`` variables (property ``some.property``)."""
+    return {name[len(prefix):].lower().replace("_", "."): value
+            for name, value in env.items() if name.startswith(prefix) and name != exclude and value != ""}
 
 
 def validate_postgres_url(url: str) -> None:

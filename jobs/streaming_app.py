@@ -38,9 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-fail-on-data-loss", action="store_true",
                    help="when offsets vanished (retention, recreated topic), continue from the earliest "
                         "available offset instead of failing")
-    p.add_argument("--source-format", help="'kafka' where Spark's JVM Kafka connector is installed "
-                                           f"(default {d.source_format})")
-    p.add_argument("--checkpoint-dir", help="default: $EVENTFLOW_HOME/checkpoints")
+    p.add_argument("--source-format", choices=["kafka", "eventflow_kafka"],
+                   help="'kafka': Spark's own Kafka connector (fetched from Maven Central on first use); "
+                        f"'eventflow_kafka': EventFlow's Python source (default {d.source_format})")
+    p.add_argument("--checkpoint-dir", help="default: EVENTFLOW_CHECKPOINT_LOCATION, else $EVENTFLOW_HOME/checkpoints")
     return p
 
 
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(sig, lambda *_: stop.set())
         spark = build_spark_session("eventflow-streaming")
         try:
-            run_streaming(spark, endpoints, Path(args.checkpoint_dir or settings.home / "checkpoints"), config, stop)
+            run_streaming(spark, endpoints, Path(args.checkpoint_dir or settings.checkpoints), config, stop)
         finally:
             spark.stop()
         return 0

@@ -20,8 +20,8 @@ DRIVER = "org.postgresql.Driver"
 _PARAMS = {"sslmode": "sslmode", "sslrootcert": "sslrootcert", "sslcert": "sslcert", "sslkey": "sslkey",
            "application_name": "ApplicationName", "connect_timeout": "connectTimeout",
            "options": "options", "target_session_attrs": "targetServerType"}
-_DRIVER_HINT = ("the PostgreSQL JDBC driver is not on Spark's classpath: install it "
-                "(Debian/Ubuntu: apt-get install libpostgresql-jdbc-java) or add its jar to spark.jars")
+_DRIVER_HINT = ("the PostgreSQL JDBC driver is not on Spark's classpath: start Spark through "
+                "eventflow_assets.processing.spark (which adds it) or add org.postgresql:postgresql to spark.jars")
 
 
 @dataclass(frozen=True)

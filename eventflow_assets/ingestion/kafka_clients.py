@@ -14,6 +14,7 @@ from confluent_kafka.admin import AdminClient
 from eventflow_assets.errors import EventFlowError
 
 log = logging.getLogger("eventflow.kafka")
+log.addHandler(logging.NullHandler())  # not on stderr by default (logging.lastResort), see above
 
 
 def admin_client(config: dict) -> AdminClient:
@@ -37,3 +38,38 @@ def check_reachable(admin: AdminClient, bootstrap: str, timeout: float = 10.0):
             f"cannot reach Kafka at {bootstrap} within {timeout:.0f}s ({exc.args[0].str()}); "
             "check EVENTFLOW_KAFKA_BOOTSTRAP_SERVERS, or start the local stack with `eventflow up`"
         ) from None
+
+
+# librdkafka property -> the Java client's name for the same setting (same value).
+_SAME_MEANING = {"security.protocol": "security.protocol", "sasl.mechanism": "sasl.mechanism",
+                 "sasl.mechanisms": "sasl.mechanism", "client.id": "client.id"}
+_LOGIN_MODULES = {"PLAIN": "org.apache.kafka.common.security.plain.PlainLoginModule",
+                  "SCRAM-SHA-256": "org.apache.kafka.common.security.scram.ScramLoginModule",
+                  "SCRAM-SHA-512": "org.apache.kafka.common.security.scram.ScramLoginModule"}
+
+
+def _jaas_quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def jvm_properties(librdkafka: dict[str, str], verbatim: dict[str, str] | None = None) -> dict[str, str]:
+    """Java-client properties for Spark's Kafka connector from librdkafka ones.
+
+    Translated: security protocol, SASL mechanism, ``sasl.username``/``sasl.password`` for PLAIN
+    and SCRAM (into ``sasl.jaas.config``), a PEM CA file (``ssl.ca.location``), hostname
+    verification. Anything else the JVM client needs comes ``verbatim`` (EVENTFLOW_SPARK_KAFKA_*),
+    which also overrides a translation. ``bootstrap.servers`` is the caller's.
+    """
+    out = {jvm: librdkafka[name] for name, jvm in _SAME_MEANING.items() if name in librdkafka}
+    mechanism = out.get("sasl.mechanism", "").upper()
+    if "sasl.username" in librdkafka and mechanism in _LOGIN_MODULES:
+        out["sasl.jaas.config"] = (f"{_LOGIN_MODULES[mechanism]} required "
+                                   f"username={_jaas_quote(librdkafka['sasl.username'])} "
+                                   f"password={_jaas_quote(librdkafka.get('sasl.password', ''))};")
+    if "ssl.ca.location" in librdkafka:
+        out["ssl.truststore.type"] = "PEM"
+        out["ssl.truststore.location"] = librdkafka["ssl.ca.location"]
+    if "ssl.endpoint.identification.algorithm" in librdkafka:
+        algorithm = librdkafka["ssl.endpoint.identification.algorithm"]
+        out["ssl.endpoint.identification.algorithm"] = "" if algorithm == "none" else algorithm
+    return {**out, **(verbatim or {})}

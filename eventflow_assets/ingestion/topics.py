@@ -1,7 +1,8 @@
 """The three topics as code: create what is missing, verify what exists.
 
 Production guidance (docs/operations.md): replication factor 3 with ``min.insync.replicas=2``,
-so that ``acks=all`` survives the loss of one broker. Locally there is one broker: factor 1.
+so that ``acks=all`` survives the loss of one broker. Unless told otherwise, topics get the
+replication the cluster can give: 3 on three brokers or more, else one per broker.
 """
 
 from __future__ import annotations
@@ -42,13 +43,18 @@ class TopicMismatchError(EventFlowError):
     """A topic exists with another layout than EventFlow needs; we never alter it silently."""
 
 
-def provision_topics(kafka_config: dict, specs=TOPICS, replication_factor: int = 1,
+def provision_topics(kafka_config: dict, specs=TOPICS, replication_factor: int | None = None,
                      timeout: float = 15.0) -> dict[str, str]:
-    """Create missing topics, verify existing ones. Returns {topic: "created" | "exists"}."""
-    if replication_factor < 1:
+    """Create missing topics, verify existing ones. Returns {topic: "created" | "exists"}.
+
+    ``replication_factor`` None follows the cluster: min(3, number of brokers).
+    """
+    if replication_factor is not None and replication_factor < 1:
         raise EventFlowError(f"replication factor must be at least 1, got {replication_factor}")
     admin = admin_client(kafka_config)
     metadata = check_reachable(admin, kafka_config["bootstrap.servers"], timeout)
+    if replication_factor is None:
+        replication_factor = max(1, min(3, len(metadata.brokers)))
     missing = [s for s in specs if s.name not in metadata.topics]
     result = {s.name: "exists" for s in specs if s.name in metadata.topics}
     if missing:

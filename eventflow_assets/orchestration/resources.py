@@ -8,10 +8,11 @@ from pathlib import Path
 
 import dagster as dg
 from dagster_pyspark import PySparkResource
+from dagster_pyspark.resources import spark_session_from_config
 
 from eventflow_assets.local.stack import Endpoints, resolve_endpoints
 from eventflow_assets.processing.kafka_source import KafkaDataSource
-from eventflow_assets.processing.spark import DEFAULTS, POSTGRES_JDBC_JAR
+from eventflow_assets.processing.spark import DEFAULT_MASTER, DEFAULTS, with_spark_jars
 from eventflow_assets.settings import Settings
 
 
@@ -22,8 +23,9 @@ class EventFlowEndpoints(dg.ConfigurableResource):
         return resolve_endpoints(Settings.from_env())
 
     def checkpoint_root(self) -> Path:
-        """$EVENTFLOW_HOME/checkpoints: the same place jobs/streaming_app.py uses, so either can resume."""
-        return Settings.from_env().home / "checkpoints"
+        """EVENTFLOW_CHECKPOINT_LOCATION, else $EVENTFLOW_HOME/checkpoints: where jobs/streaming_app.py
+        keeps them too, so either can resume the other's stream."""
+        return Path(Settings.from_env().checkpoints)
 
 
 def spark_config(app_name: str) -> dict[str, str]:
@@ -32,11 +34,8 @@ def spark_config(app_name: str) -> dict[str, str]:
     The stream's session is named ``eventflow-streaming`` and the analytics' ``eventflow-analytics``,
     so the Spark UI and ``ps`` (the name is on the driver's command line) tell the two apart.
     """
-    config = {**DEFAULTS, "spark.master": "local[2]", "spark.app.name": app_name,
-              "spark.pyspark.python": sys.executable, "spark.pyspark.driver.python": sys.executable}
-    if os.path.exists(POSTGRES_JDBC_JAR):
-        config["spark.jars"] = POSTGRES_JDBC_JAR
-    return config
+    return {**DEFAULTS, "spark.app.name": app_name,
+            "spark.pyspark.python": sys.executable, "spark.pyspark.driver.python": sys.executable}
 
 
 class EventFlowPySpark(PySparkResource):
@@ -49,6 +48,9 @@ class EventFlowPySpark(PySparkResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-        super().setup_for_execution(context)
+        conf = dict(self.spark_config)
+        conf.setdefault("spark.master", Settings.from_env().spark_master or DEFAULT_MASTER)
+        # Jars are resolved when a run starts, not when the definitions load (that may download).
+        self._spark_session = spark_session_from_config(with_spark_jars(conf))
         self.spark_session.sparkContext.setLogLevel("WARN")
         self.spark_session.dataSource.register(KafkaDataSource)

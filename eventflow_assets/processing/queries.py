@@ -30,6 +30,7 @@ from pyspark.sql.streaming import StreamingQuery
 from eventflow_assets.ingestion.events import ORDERS, PRODUCT_VIEW, TOPIC_NAMES
 from eventflow_assets.local.stack import Endpoints
 from eventflow_assets.processing import sinks
+from eventflow_assets.processing.kafka_source import NAME as PYTHON_SOURCE
 from eventflow_assets.processing.parsing import parse, rejected, valid
 
 Q_ORDERS_RAW = "orders_raw"
@@ -49,8 +50,9 @@ class StreamConfig:
     starting_offsets: str = "earliest"
     max_offsets_per_trigger: int | None = None
     fail_on_data_loss: bool = True
-    # "kafka" on a cluster that has Spark's JVM connector; same options, same schema.
-    source_format: str = "eventflow_kafka"
+    # Spark's own Kafka connector; "eventflow_kafka" is EventFlow's Python source (same options,
+    # same schema), which speaks librdkafka's property names.
+    source_format: str = "kafka"
     available_now: bool = False
 
     def with_overrides(self, **changes) -> StreamConfig:
@@ -63,7 +65,8 @@ def read_topics(spark: SparkSession, endpoints: Endpoints, topics, config: Strea
               .option("subscribe", ",".join(topics))
               .option("startingOffsets", config.starting_offsets)
               .option("failOnDataLoss", str(config.fail_on_data_loss).lower()))
-    for key, value in endpoints.kafka_properties.items():
+    client = endpoints.kafka_properties if config.source_format == PYTHON_SOURCE else endpoints.jvm_kafka_properties()
+    for key, value in client.items():
         reader = reader.option(f"kafka.{key}", value)
     if config.max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", str(config.max_offsets_per_trigger))

@@ -1,15 +1,31 @@
-"""The SparkSession every EventFlow job uses, sized for a 2-core machine."""
+"""The SparkSession every EventFlow job uses, sized for a 2-core machine.
+
+Spark's Kafka connector and the PostgreSQL JDBC driver are not in the pyspark wheel: they come
+from Maven Central on first use (:func:`spark_jars`) and are handed to Spark as ``spark.jars``,
+which ships them to executors on any cluster. This is what ``spark.jars.packages`` would do, but
+resolved once into EventFlow's cache, so later sessions start offline and without an Ivy run.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
 
+import pyspark
 from pyspark.sql import SparkSession
 
+from eventflow_assets import maven
 from eventflow_assets.processing.kafka_source import KafkaDataSource
 
-POSTGRES_JDBC_JAR = "/usr/share/java/postgresql.jar"
+POSTGRES_JDBC_VERSION = "42.7.8"
+# The connector links against Spark's internals: exactly the version pyspark runs.
+SPARK_PACKAGES = (
+    f"org.apache.spark:spark-sql-kafka-0-10_2.13:{pyspark.__version__}",
+    f"org.postgresql:postgresql:{POSTGRES_JDBC_VERSION}",
+)
+# Spark itself, Scala and Hadoop are on Spark's classpath already (spark.jars.packages excludes them too).
+_PROVIDED = ("org.scala-lang", "org.apache.hadoop", "org.apache.spark:spark-tags_2.13")
+DEFAULT_MASTER = "local[2]"
 
 DEFAULTS = {
     # The default of 200 makes every stateful micro-batch crawl on 2 cores.
@@ -26,25 +42,39 @@ DEFAULTS = {
 }
 
 
+def spark_jars() -> list[str]:
+    """Local paths of the Kafka connector, the JDBC driver and what they need beyond Spark's own jars."""
+    paths = maven.resolve(f"spark-{pyspark.__version__}-connectors", SPARK_PACKAGES, excludes=_PROVIDED,
+                          skip_present_in=maven.spark_jars_dir())
+    return [str(p) for p in paths]
+
+
+def with_spark_jars(conf: dict[str, str]) -> dict[str, str]:
+    """``conf`` with :func:`spark_jars` added to any ``spark.jars`` it already names."""
+    jars = [j for j in conf.get("spark.jars", "").split(",") if j]
+    return {**conf, "spark.jars": ",".join(dict.fromkeys(jars + spark_jars()))}
+
+
 def build_spark_session(app_name: str = "eventflow", master: str | None = None,
                         conf: dict | None = None) -> SparkSession:
-    """A session with the ``eventflow_kafka`` source registered; ``conf`` overrides the defaults.
+    """A session with the connectors on its classpath and the ``eventflow_kafka`` source registered.
 
-    Without ``master``, ``local[2]`` is used unless spark-submit (or PYSPARK_SUBMIT_ARGS) chose one.
-    Python workers run this interpreter unless PYSPARK_PYTHON says otherwise; otherwise they would
-    start the system Python, which lacks our packages.
+    ``conf`` overrides the defaults. Without ``master``: EVENTFLOW_SPARK_MASTER, else what
+    spark-submit (or PYSPARK_SUBMIT_ARGS) chose, else ``local[2]``. Python workers run this
+    interpreter unless PYSPARK_PYTHON says otherwise; otherwise they would start the system
+    Python, which lacks our packages.
     """
+    from eventflow_assets.settings import Settings
+
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     os.environ.setdefault("SPARK_AUTH_SOCKET_TIMEOUT", "120")  # the driver side of the same sockets
-    settings = {**DEFAULTS, **(conf or {})}
-    if os.path.exists(POSTGRES_JDBC_JAR):
-        jars = [j for j in settings.get("spark.jars", "").split(",") if j]
-        settings["spark.jars"] = ",".join(dict.fromkeys(jars + [POSTGRES_JDBC_JAR]))
+    settings = with_spark_jars({**DEFAULTS, **(conf or {})})
+    master = master or Settings.from_env().spark_master
     launched_with_master = "PYSPARK_GATEWAY_PORT" in os.environ \
         or "--master" in os.environ.get("PYSPARK_SUBMIT_ARGS", "")
     if master is None and not launched_with_master:
-        master = "local[2]"
+        master = DEFAULT_MASTER
     builder = SparkSession.builder.appName(app_name)
     if master is not None:
         builder = builder.master(master)
