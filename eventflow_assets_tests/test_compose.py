@@ -8,6 +8,7 @@ would get, not how the YAML happens to be written.
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import shlex
@@ -20,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 import yaml
 
+from eventflow_assets.local.kafka_broker import KAFKA_VERSION
 from eventflow_assets.orchestration.instance import instance_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,7 +29,8 @@ COMPOSE_FILE = REPO / "docker-compose.yml"
 DAGSTER_YAML = REPO / "deploy" / "dagster.yaml"
 DOCKERFILE = REPO / "Dockerfile"
 
-KAFKA_IMAGE = "apache/kafka:3.9.0"
+# The broker `eventflow up` embeds and the one compose runs are the same Apache Kafka.
+KAFKA_IMAGE = f"apache/kafka:{KAFKA_VERSION}"
 APP_SERVICES = {"eventflow-streaming", "eventflow-producer", "dagster-webserver", "dagster-daemon"}
 DAGSTER_SERVICES = {"dagster-webserver", "dagster-daemon"}
 ALL_SERVICES = APP_SERVICES | {"kafka", "kafka-init", "postgres"}
@@ -116,6 +119,11 @@ def _healthcheck_text(service: dict) -> str:
     return " ".join(test[1:])
 
 
+def test_compose_file_has_no_obsolete_version_key():
+    # Compose ignores `version:` (the Compose Specification) and current releases warn about it.
+    assert "version" not in yaml.safe_load(COMPOSE_FILE.read_text())
+
+
 def test_exactly_the_expected_services(services):
     assert set(services) == ALL_SERVICES
     for name, service in services.items():
@@ -126,6 +134,7 @@ def test_kafka_is_single_node_kraft(services):
     kafka = services["kafka"]
     env = _env(kafka)
     assert kafka["image"] == KAFKA_IMAGE
+    assert KAFKA_VERSION.split(".")[0] == "4"  # CONTRACTS.md: Apache Kafka 4.x
     assert not any("ZOOKEEPER" in key for key in env)
     assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
 
@@ -143,11 +152,29 @@ def test_kafka_is_single_node_kraft(services):
     assert env["KAFKA_NODE_ID"] == "1"
     assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == "1@kafka:9093"
 
-    assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "1"
-    assert env["KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR"] == "1"
+    # Replication follows the cluster: every replicated topic, internal ones included, has as
+    # many replicas as there are brokers, and needs at most that many in sync.
+    brokers = _kafka_brokers(services)
+    assert brokers == 1
+    for key in ("KAFKA_DEFAULT_REPLICATION_FACTOR", "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR",
+                "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
+                "KAFKA_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR"):
+        assert env[key] == str(brokers), key
+    for key in ("KAFKA_MIN_INSYNC_REPLICAS", "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR",
+                "KAFKA_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR"):
+        assert 1 <= int(env[key]) <= brokers, key
     assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
     # The data survives a container re-creation: log.dirs is a named volume.
     assert _mounts(kafka)[env["KAFKA_LOG_DIRS"]] == "kafka-data"
+
+
+def _kafka_brokers(services: dict) -> int:
+    """How many brokers the compose cluster has: the Kafka services, every one a KRaft voter."""
+    nodes = [s for s in services.values() if s.get("image") == KAFKA_IMAGE
+             and "KAFKA_PROCESS_ROLES" in s.get("environment", {})]
+    voters = _env(nodes[0])["KAFKA_CONTROLLER_QUORUM_VOTERS"].split(",")
+    assert len(voters) == len(nodes)
+    return len(nodes)
 
 
 def _topic_commands(command_text: str) -> list[list[str]]:
@@ -170,7 +197,8 @@ def test_kafka_init_creates_the_three_topics_idempotently(services):
         assert argv[0] == "/opt/kafka/bin/kafka-topics.sh"
         assert "--if-not-exists" in argv
         assert _option(argv, "--bootstrap-server") == ["kafka:9092"]
-        assert _option(argv, "--replication-factor") == ["1"]
+        # As many replicas as brokers (one here); never more, or the creation fails.
+        assert _option(argv, "--replication-factor") == [str(_kafka_brokers(services))]
         (topic,) = _option(argv, "--topic")
         configs = dict(item.split("=", 1) for item in _option(argv, "--config"))
         assert topic not in created
@@ -322,7 +350,7 @@ def test_dockerfile_builds_a_spark_ready_non_root_image():
     runs = [arg for kw, arg in instructions if kw == "RUN"]
     (apt,) = [r for r in runs if "apt-get install" in r]
     install = apt.split("apt-get install", 1)[1].split("&&")[0].split()
-    assert {"-y", "--no-install-recommends", "openjdk-17-jre-headless", "libpostgresql-jdbc-java"} <= set(install)
+    assert {"-y", "--no-install-recommends", "openjdk-17-jre-headless"} <= set(install)
     assert "rm -rf /var/lib/apt/lists/*" in apt
     assert "pip install --no-cache-dir -e ." in runs
 
@@ -334,6 +362,46 @@ def test_dockerfile_builds_a_spark_ready_non_root_image():
     assert ("WORKDIR", "/opt/eventflow") in instructions
     users = [arg for kw, arg in instructions if kw == "USER"]
     assert users and users[-1] == "eventflow"
+
+
+def test_dockerfile_resolves_the_spark_jars_at_build_time(services):
+    """The Kafka connector and the JDBC driver come from Maven Central into the image's cache
+    while it is built; the containers find them there (same XDG_CACHE_HOME), offline."""
+    instructions = _dockerfile_instructions()
+    text = DOCKERFILE.read_text()
+    # The JDBC driver is no longer Debian's file.
+    assert "libpostgresql-jdbc-java" not in text and "/usr/share/java/postgresql.jar" not in text
+
+    steps = [(i, arg) for i, (kw, arg) in enumerate(instructions) if kw == "RUN"]
+    (pip_at,) = [i for i, arg in steps if arg == "pip install --no-cache-dir -e ."]
+    (resolve_at, resolve), = [(i, arg) for i, arg in steps if "spark_jars()" in arg]
+    assert pip_at < resolve_at, "the jars are resolved by the installed package"
+    command = shlex.split(resolve)
+    assert command[:2] == ["python", "-c"] and len(command) == 3, resolve
+    imported = re.fullmatch(r"from ([\w.]+) import (\w+); \2\(\)", command[2])
+    assert imported, command[2]
+    module, name = imported.groups()
+    assert (module, name) == ("eventflow_assets.processing.spark", "spark_jars")
+    assert callable(getattr(importlib.import_module(module), name)), f"{module}.{name} does not exist"
+    java_at = max(i for i, (kw, arg) in enumerate(instructions)
+                  if kw == "RUN" and re.search(r"bin/java\"? -version", arg))
+    assert java_at < resolve_at, "Ivy runs on the Java that the image checked"
+
+    # One value for the build and for every container: set before the resolution and never again.
+    cache_envs = [(i, arg) for i, (kw, arg) in enumerate(instructions)
+                  if kw == "ENV" and re.search(r"\bXDG_CACHE_HOME=", arg)]
+    assert len(cache_envs) == 1 and cache_envs[0][0] < resolve_at, cache_envs
+    (cache,) = re.findall(r"\bXDG_CACHE_HOME=(\S+)", cache_envs[0][1])
+    assert cache.startswith("/") and "$" not in cache, cache
+    for name in APP_SERVICES:
+        service = services[name]
+        assert "XDG_CACHE_HOME" not in _env(service), name
+        # A volume over (or inside) the cache would hide the image's jars, or keep an old build's.
+        for target in map(Path, _mounts(service)):
+            assert not (target == Path(cache) or target in Path(cache).parents
+                        or Path(cache) in target.parents), (name, target)
+    # The jars are resolved before the image switches to its unprivileged user, who only reads them.
+    assert resolve_at < max(i for i, (kw, _) in enumerate(instructions) if kw == "USER")
 
 
 def test_docker_build_context_has_what_the_dockerfile_copies():
