@@ -1,5 +1,7 @@
 """Real services for the suite: one embedded PostgreSQL per session (a fresh database per test)
-and a fresh embedded Kafka broker per test that asks for one (it starts in ~0.1 s)."""
+and one embedded Apache Kafka per session, whose topics are deleted before each test that asks
+for it (a broker takes a few seconds to start; deleting topics takes milliseconds). A test that
+stops or breaks its broker asks for ``own_kafka_broker`` instead."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import pytest
 from eventflow_assets.local.kafka_broker import EmbeddedKafka
 from eventflow_assets.local.postgres_server import EmbeddedPostgres
 from eventflow_assets.local.processes import free_port
+from eventflow_assets_tests.helpers import delete_all_topics
 
 
 @pytest.fixture(scope="session")
@@ -40,8 +43,26 @@ def pg_url(postgres_server):
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(scope="session")
+def kafka_cluster():
+    state = Path(tempfile.mkdtemp(prefix="eventflow-test-kafka-"))
+    broker = EmbeddedKafka(state, free_port())
+    broker.start()
+    yield broker
+    broker.stop()
+    shutil.rmtree(state, ignore_errors=True)
+
+
 @pytest.fixture
-def kafka_broker(tmp_path):
+def kafka_broker(kafka_cluster):
+    """The session's broker with no topics (the previous test's are deleted)."""
+    delete_all_topics(kafka_cluster.client_config())
+    return kafka_cluster
+
+
+@pytest.fixture
+def own_kafka_broker(tmp_path):
+    """A broker of this test's own, for tests that stop or restart it."""
     broker = EmbeddedKafka(tmp_path / "kafka", free_port())
     broker.start()
     yield broker

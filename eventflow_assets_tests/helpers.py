@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from decimal import Decimal
 
 import psutil
@@ -116,3 +117,19 @@ def contract_violation(topic: str, raw: bytes) -> str | None:
         if value["currency"] not in ("USD", "EUR", "GBP", "CAD", "AUD"):
             return "bad currency"
     return None
+
+
+def delete_all_topics(config: dict, timeout: float = 30.0) -> None:
+    """Delete every topic but Kafka's internal ones, and wait until the cluster no longer lists them."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient(config)
+    names = [t for t in admin.list_topics(timeout=10).topics if not t.startswith("__")]
+    if not names:
+        return
+    for future in admin.delete_topics(names, operation_timeout=timeout).values():
+        future.result(timeout)
+    deadline = time.monotonic() + timeout
+    while set(names) & set(admin.list_topics(timeout=10).topics):
+        assert time.monotonic() < deadline, f"topics {names} still listed {timeout}s after deletion"
+        time.sleep(0.05)

@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("py4j").setLevel(logging.WARNING)
+    logging.getLogger("eventflow.kafka").propagate = False  # librdkafka retries; failures become one error
     try:
         settings = Settings.from_env()
         endpoints = resolve_endpoints(settings)

@@ -7,8 +7,9 @@ is down); the ``eventflow.kafka`` logger keeps them out of the user's terminal u
 from __future__ import annotations
 
 import logging
+import time
 
-from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
 from eventflow_assets.errors import EventFlowError
@@ -18,7 +19,16 @@ log.addHandler(logging.NullHandler())  # not on stderr by default (logging.lastR
 
 
 def admin_client(config: dict) -> AdminClient:
-    return AdminClient({**config, "logger": log})
+    """An admin client that keeps the authentication errors librdkafka reports (``auth_errors``)."""
+    errors: list[KafkaError] = []
+
+    def on_error(error: KafkaError) -> None:
+        if error.code() == KafkaError._AUTHENTICATION:
+            errors.append(error)
+
+    admin = AdminClient({**config, "logger": log, "error_cb": on_error})
+    admin.auth_errors = errors
+    return admin
 
 
 def producer(config: dict) -> Producer:
@@ -29,15 +39,32 @@ def consumer(config: dict) -> Consumer:
     return Consumer({**config, "logger": log})
 
 
+class KafkaAuthenticationError(EventFlowError):
+    """The cluster answered but refused our credentials."""
+
+
 def check_reachable(admin: AdminClient, bootstrap: str, timeout: float = 10.0):
-    """Cluster metadata, or an error that says which bootstrap servers did not answer."""
-    try:
-        return admin.list_topics(timeout=timeout)
-    except KafkaException as exc:
-        raise EventFlowError(
-            f"cannot reach Kafka at {bootstrap} within {timeout:.0f}s ({exc.args[0].str()}); "
-            "check EVENTFLOW_KAFKA_BOOTSTRAP_SERVERS, or start the local stack with `eventflow up`"
-        ) from None
+    """Cluster metadata, or an error that says which bootstrap servers did not answer.
+
+    Asks in one-second slices so that refused credentials (an answer, not silence) fail at once.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return admin.list_topics(timeout=max(0.1, min(1.0, deadline - time.monotonic())))
+        except KafkaException as exc:
+            admin.poll(0)  # delivers error_cb
+            refused = getattr(admin, "auth_errors", None)
+            if refused:
+                reason = refused[0].str().split(": ", 1)[-1].split(" (after")[0]
+                raise KafkaAuthenticationError(
+                    f"Kafka at {bootstrap} refused the login ({reason}); check EVENTFLOW_KAFKA_SASL_USERNAME, "
+                    "EVENTFLOW_KAFKA_SASL_PASSWORD and EVENTFLOW_KAFKA_SASL_MECHANISM") from None
+            if time.monotonic() >= deadline:
+                raise EventFlowError(
+                    f"cannot reach Kafka at {bootstrap} within {timeout:.0f}s ({exc.args[0].str()}); check "
+                    "EVENTFLOW_KAFKA_BOOTSTRAP_SERVERS, or start the local services with `eventflow services`"
+                ) from None
 
 
 # librdkafka property -> the Java client's name for the same setting (same value).

@@ -23,6 +23,22 @@ log = logging.getLogger("eventflow.progress")
 _EPOCH = "1970-01-01T00:00:00.000Z"
 
 
+def parse_watermark(text: str | None) -> datetime | None:
+    """Spark's watermark text as a datetime; None before the first watermark.
+
+    Also None, with a warning, for one Python cannot represent: a checkpoint written before
+    far-future event times were rejected can hold a watermark like ``+10000-11-20T09:53:00.000Z``,
+    and the batch's row must still be recorded.
+    """
+    if text in (None, _EPOCH):
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        log.warning("watermark %r is outside the dates Python can represent: recorded as NULL", text)
+        return None
+
+
 def batch_ends(p) -> dict[tuple[str, int], int]:
     """{(topic, partition): offset the batch read up to}, over all sources of the query."""
     ends = {}
@@ -40,7 +56,6 @@ def progress_row(p, log_ends: dict[tuple[str, int], int] | None = None) -> dict:
     records they are ahead of what the batch read. Without them, lag counts only what the
     batch itself left for later (``maxOffsetsPerTrigger``).
     """
-    watermark = (p.eventTime or {}).get("watermark")
     ends = batch_ends(p)
     if log_ends is None:
         log_ends = {}
@@ -54,7 +69,7 @@ def progress_row(p, log_ends: dict[tuple[str, int], int] | None = None) -> dict:
         "query_name": p.name,
         "checkpoint_id": str(p.id),  # the query id kept in the checkpoint, as the sinks' ledger uses
         "batch_id": p.batchId,
-        "watermark": None if watermark in (None, _EPOCH) else datetime.fromisoformat(watermark.replace("Z", "+00:00")),
+        "watermark": parse_watermark((p.eventTime or {}).get("watermark")),
         "input_rows": p.numInputRows,
         "late_rows": sum(op.numRowsDroppedByWatermark for op in p.stateOperators),
         "rejected_rows": sum(int(row["rejected"]) for name, row in metrics.items() if name.startswith("parse:")),

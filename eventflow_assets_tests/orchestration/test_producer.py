@@ -29,11 +29,13 @@ def test_producer_job_publishes_exactly_count_events(eventflow_env, kafka_broker
     assert {t: metadata[f"delivered_{t}"] for t in TOPICS} == by_topic
 
 
-def test_producer_job_fails_when_a_delivery_fails(eventflow_env, kafka_broker, monkeypatch):
+def test_producer_job_fails_when_a_delivery_fails(eventflow_env, own_kafka_broker, monkeypatch):
     # The broker goes away right after the op provisioned the topics: no event can be delivered.
+    monkeypatch.setenv("EVENTFLOW_KAFKA_BOOTSTRAP_SERVERS", own_kafka_broker.bootstrap_servers)
+
     def provision_then_lose_the_broker(config):
         provision_topics(config)
-        kafka_broker.stop()
+        own_kafka_broker.stop()
 
     monkeypatch.setattr(producer_op, "provision_topics", provision_then_lose_the_broker)
     monkeypatch.setitem(PRODUCER_CONFIG, "message.timeout.ms", 3000)

@@ -1,4 +1,4 @@
-"""The eventflow_kafka streaming source against a real Tansu broker and a real SparkSession.
+"""The eventflow_kafka streaming source against a real Apache Kafka broker and a real SparkSession.
 
 Expectations come from what the tests produced (a seeded generator with a frozen clock replays
 the exact records), never from the source under test.
@@ -19,8 +19,8 @@ from eventflow_assets.ingestion.generator import EventGenerator
 from eventflow_assets.ingestion.offsets import end_offsets
 from eventflow_assets.ingestion.producer import produce
 from eventflow_assets.ingestion.topics import provision_topics
-from eventflow_assets.local.kafka_broker import EmbeddedKafka
 from eventflow_assets.processing.kafka_source import rate_limit
+from eventflow_assets_tests.helpers import delete_all_topics
 
 FROZEN_CLOCK = 1_790_000_000.0
 TOPICS = ",".join(TOPIC_NAMES)
@@ -132,7 +132,7 @@ def test_max_offsets_per_trigger_splits_available_now(spark, kafka_config, tmp_p
 
 def test_latest_skips_exactly_the_existing_records(spark, kafka_config, tmp_path):
     provision_topics(kafka_config)
-    produce_events(kafka_config, seed=41, count=20_000)  # batched: Tansu's ListOffsets is then wrong
+    produce_events(kafka_config, seed=41, count=20_000)  # batched, as a real producer sends
     df = kafka_stream(spark, kafka_config["bootstrap.servers"], startingOffsets="latest")
     sink = Collector()
     query = df.writeStream.foreachBatch(sink).option("checkpointLocation", str(tmp_path / "ckpt")).start()
@@ -162,35 +162,30 @@ def test_starting_offsets_json(spark, kafka_config, tmp_path):
     assert by_partition[2] == set(range(10, ends[("orders", 2)]))
 
 
-def test_data_loss_after_broker_restart(spark, kafka_broker, kafka_config, tmp_path):
-    """The local broker forgets its topics on restart: offsets restart below the checkpoint."""
+def test_data_loss_when_topics_are_recreated(spark, kafka_config, tmp_path):
+    """Topics deleted and recreated under the stream: offsets restart below the checkpoint."""
     bootstrap = kafka_config["bootstrap.servers"]
     provision_topics(kafka_config)
     produce_events(kafka_config, seed=61, count=3000)
     rows, _ = run_available_now(kafka_stream(spark, bootstrap), tmp_path / "ckpt")
     old_ends = assert_contiguous_from_zero(rows)
 
-    kafka_broker.stop()
-    reborn = EmbeddedKafka(tmp_path / "kafka-reborn", kafka_broker.port)
-    reborn.start()
-    try:
-        provision_topics(kafka_config)
-        fresh = produce_events(kafka_config, seed=62, count=300)
-        new_ends = end_offsets(kafka_config, sorted(old_ends))
-        assert all(new_ends[tp] < old_ends[tp] for tp in old_ends)  # the premise of the test
+    delete_all_topics(kafka_config)
+    provision_topics(kafka_config)
+    fresh = produce_events(kafka_config, seed=62, count=300)
+    new_ends = end_offsets(kafka_config, sorted(old_ends))
+    assert all(new_ends[tp] < old_ends[tp] for tp in old_ends)  # the premise of the test
 
-        with pytest.raises(StreamingQueryException) as failure:
-            run_available_now(kafka_stream(spark, bootstrap), tmp_path / "ckpt")
-        message = str(failure.value)
-        assert f"orders partition 0: the checkpoint is at offset {old_ends[('orders', 0)]}" in message
-        assert f"[0, {new_ends[('orders', 0)]})" in message
-        assert "failOnDataLoss=false" in message and "new checkpoint" in message
+    with pytest.raises(StreamingQueryException) as failure:
+        run_available_now(kafka_stream(spark, bootstrap), tmp_path / "ckpt")
+    message = str(failure.value)
+    assert f"orders partition 0: the checkpoint is at offset {old_ends[('orders', 0)]}" in message
+    assert f"[0, {new_ends[('orders', 0)]})" in message
+    assert "failOnDataLoss=false" in message and "new checkpoint" in message
 
-        rows, _ = run_available_now(kafka_stream(spark, bootstrap, failOnDataLoss="false"), tmp_path / "ckpt")
-        assert records(rows) == fresh
-        assert assert_contiguous_from_zero(rows) == {tp: n for tp, n in new_ends.items() if n}
-    finally:
-        reborn.stop()
+    rows, _ = run_available_now(kafka_stream(spark, bootstrap, failOnDataLoss="false"), tmp_path / "ckpt")
+    assert records(rows) == fresh
+    assert assert_contiguous_from_zero(rows) == {tp: n for tp, n in new_ends.items() if n}
 
 
 def test_schema_is_the_builtin_kafka_sources(spark):

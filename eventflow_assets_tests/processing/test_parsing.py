@@ -1,9 +1,10 @@
 """Parsing and rejection rules, on hand-written records with hand-written expectations."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
+from pyspark.sql import functions as F
 from pyspark.sql.types import (BinaryType, IntegerType, LongType, StringType, StructField, StructType,
                                TimestampType)
 
@@ -18,6 +19,9 @@ KAFKA_TS = datetime(2026, 11, 24, 11, 0, 6, tzinfo=timezone.utc)
 OID = "3f1c2a9e-8b7d-4c6e-9a1b-2c3d4e5f6a7b"
 EID = "0a1b2c3d-4e5f-4a6b-8c7d-8e9f0a1b2c3d"
 GOOD_ORDER = f'{{"orderId":"{OID}","userId":"u123","productId":"p42","price":149.99,"currency":"EUR","timestamp":"2026-11-24T11:00:05.123Z"}}'
+GOOD_LOGIN = f'{{"eventId":"{EID}","userId":"u1","eventType":"LOGIN","timestamp":"2026-11-24T11:00:00.000Z"}}'
+GOOD_VIEW = f'{{"eventId":"{EID}","userId":"u1","productId":"p1","timestamp":"2026-11-24T11:00:01.000Z"}}'
+GOOD = {"orders": GOOD_ORDER, "user-events": GOOD_LOGIN, "product-view": GOOD_VIEW}
 
 
 def _records(spark, topic, values):
@@ -51,10 +55,10 @@ ORDER_CASES = [
     (GOOD_ORDER.replace('"userId":"u123"', '"userId":123'), "wrong type: userId must be a string"),
     (GOOD_ORDER.replace('"price":149.99', '"price":"149.99"'), "wrong type: price must be a JSON number"),
     (GOOD_ORDER.replace(OID, "order-1"), "invalid value: orderId is not a UUID: order-1"),
-    (GOOD_ORDER.replace('"price":149.99', '"price":0'), "invalid value: price must be > 0: 0.000000"),
-    (GOOD_ORDER.replace('"price":149.99', '"price":-5.5'), "invalid value: price must be > 0: -5.500000"),
-    (GOOD_ORDER.replace('"price":149.99', '"price":149.999'), "invalid value: price has more than 2 decimals"),
-    (GOOD_ORDER.replace('"price":149.99', '"price":1e30'), "invalid value: price is out of range"),
+    (GOOD_ORDER.replace('"price":149.99', '"price":0'), "invalid value: price must be > 0: 0"),
+    (GOOD_ORDER.replace('"price":149.99', '"price":-5.5'), "invalid value: price must be > 0: -5.5"),
+    (GOOD_ORDER.replace('"price":149.99', '"price":149.999'), "invalid value: price has more than 2 decimals: 149.999"),
+    (GOOD_ORDER.replace('"price":149.99', '"price":1e30'), "invalid value: price does not fit numeric(12,2): 1.0E30"),
     (GOOD_ORDER.replace('"EUR"', '"XXX"'), "invalid value: currency must be one of USD, EUR, GBP, CAD, AUD: XXX"),
     (GOOD_ORDER.replace("2026-11-24T11:00:05.123Z", "yesterday"),
      "invalid value: timestamp is not ISO-8601 with offset: yesterday"),
@@ -99,3 +103,93 @@ def test_bytes_postgres_cannot_store_are_kept_printable(spark):
     assert out[1]["reject_reason"] == "invalid value: userId contains NUL"
     assert out[2]["reject_reason"] == "empty record"
     assert all("\x00" not in (r["payload"] + (r["record_key"] or "")) for r in out.values())
+
+
+def _order(price: str = "149.99", timestamp: str = "2026-11-24T11:00:05.123Z") -> str:
+    return GOOD_ORDER.replace('"price":149.99', f'"price":{price}').replace("2026-11-24T11:00:05.123Z", timestamp)
+
+
+def _iso(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+def _reasons(spark, topic, values) -> dict[int, str]:
+    """{offset: reject reason} of ``values`` as records of ``topic``; valid records are absent."""
+    return {r["offset"]: r["reject_reason"] for r in rejected(parse(_records(spark, topic, values), topic)).collect()}
+
+
+PRICE_CASES = [
+    ("10000000000", "invalid value: price does not fit numeric(12,2): 10000000000"),
+    ("10000000000.00", "invalid value: price does not fit numeric(12,2): 10000000000"),
+    ("9999999999.995", "invalid value: price does not fit numeric(12,2): 9999999999.995"),
+    ("1e309", "invalid value: price does not fit numeric(12,2): Infinity"),
+    ("-1e309", "invalid value: price must be > 0: -Infinity"),
+    ("-0", "invalid value: price must be > 0: 0"),
+    ("-0.0", "invalid value: price must be > 0: 0"),
+    ("NaN", "invalid JSON"),
+    ("Infinity", "invalid JSON"),
+    ('"NaN"', "wrong type: price must be a JSON number"),
+    ('"1e309"', "wrong type: price must be a JSON number"),
+    ("true", "wrong type: price must be a JSON number"),
+    ("9999999999.991", "invalid value: price has more than 2 decimals: 9999999999.991"),
+    ("1.0000001", "invalid value: price has more than 2 decimals: 1.0000001"),
+    ("0.010000000000000000001", "invalid value: price has more than 2 decimals: 0.010000000000000000001"),
+    ("5e-3", "invalid value: price has more than 2 decimals: 0.005"),
+    ("1e-30", "invalid value: price has more than 2 decimals: 1.0E-30"),
+]
+
+
+def test_every_price_that_does_not_fit_is_rejected_and_the_valid_path_never_fails(spark):
+    """Issue 14: a price of 1e10 was rejected, yet the valid path still cast it to decimal(12,2)
+    and the query failed with NUMERIC_VALUE_OUT_OF_RANGE. Every column of every parsed row is
+    computed here, behind an observe() as in the streaming queries (it stops Spark from filtering
+    the rejects out before the typed columns are computed)."""
+    values = [_order(price) for price, _ in PRICE_CASES]
+    parsed = parse(_records(spark, "orders", values), "orders").observe("parse:orders", F.count(F.lit(1)).alias("n"))
+    rows = parsed.collect()
+    assert {r["offset"]: r["reject_reason"] for r in rows} == {i: reason for i, (_, reason) in enumerate(PRICE_CASES)}
+    assert valid(parsed).collect() == []
+
+
+def test_prices_at_the_limits_are_accepted_exactly(spark):
+    prices = ["9999999999.99", "0.01", "149.990", "1.5e2", "1.4999e2", "42", "1E+3", "0.1e1"]
+    out = valid(parse(_records(spark, "orders", [_order(p) for p in prices]), "orders")).collect()
+    assert sorted((r["offset"], r["price"]) for r in out) == [
+        (0, Decimal("9999999999.99")), (1, Decimal("0.01")), (2, Decimal("149.99")), (3, Decimal("150.00")),
+        (4, Decimal("149.99")), (5, Decimal("42.00")), (6, Decimal("1000.00")), (7, Decimal("1.00"))]
+
+
+def test_event_time_ahead_of_the_processing_clock_is_rejected_on_every_topic(spark):
+    """Issue 14: an order dated in the year 10000 was accepted and moved the watermark there, after
+    which every on-time order was dropped as late. At most 1 hour ahead is valid (CONTRACTS.md)."""
+    now = datetime.now(UTC)
+    ahead = "invalid value: timestamp is more than 60 min ahead of the processing clock: "
+    cases = [
+        ("+10000-11-20T10:03:00.000Z", ahead + "+10000-11-20T10:03:00.000Z"),
+        (_iso(now + timedelta(hours=2)), ahead + _iso(now + timedelta(hours=2))),
+        (_iso(now + timedelta(minutes=61)), ahead + _iso(now + timedelta(minutes=61))),
+        (_iso(now + timedelta(minutes=59)), None),
+        (_iso(now), None),
+        ("2026-11-24T11:00:05.123Z", None),
+        ("0001-01-01T00:00:00.000Z", None),
+        ("0000-12-31T23:59:59.999Z", "invalid value: timestamp is before year 1: 0000-12-31T23:59:59.999Z"),
+    ]
+    expected = {i: reason for i, (_, reason) in enumerate(cases) if reason}
+    for topic, good in GOOD.items():
+        stamp = good[good.index('"timestamp":"') + 13:-2]
+        values = [good.replace(stamp, ts) for ts, _ in cases]
+        assert _reasons(spark, topic, values) == expected, topic
+    out = valid(parse(_records(spark, "orders", [_order(timestamp=ts) for ts, _ in cases]), "orders")).collect()
+    assert sorted((r["offset"], r["event_time"]) for r in out) == [
+        (3, (now + timedelta(minutes=59)).replace(microsecond=now.microsecond // 1000 * 1000, tzinfo=None)),
+        (4, now.replace(microsecond=now.microsecond // 1000 * 1000, tzinfo=None)),
+        (5, datetime(2026, 11, 24, 11, 0, 5, 123000)), (6, datetime(1, 1, 1))]
+
+
+def test_a_record_is_exactly_one_json_value_on_every_topic(spark):
+    """Issue 14: ``{...} xyz`` and ``{...}{...}`` were used as valid records on all three topics."""
+    after = "invalid JSON: text after the JSON value"
+    for topic, good in GOOD.items():
+        values = [good + " xyz", good + good, good + "\n" + good, good + "]", good + "}", good + ',"a":1}', good + ",",
+                  good + "\x00", good + " \n\t\r", " \n" + good]
+        assert _reasons(spark, topic, values) == {i: after for i in range(8)}, topic
