@@ -151,3 +151,19 @@ def _artifact_name(filename: str) -> str:
 
 def classpath(paths: Iterable[Path]) -> str:
     return os.pathsep.join(str(p) for p in paths)
+
+
+def fetch_all() -> None:
+    """Fetch every jar EventFlow uses (broker, Spark connectors) now, e.g. while setting up a machine."""
+    from eventflow_assets.local.kafka_broker import broker_jars
+    from eventflow_assets.processing.spark import spark_jars
+
+    print(f"Kafka broker: {len(broker_jars())} jars; Spark connectors: {len(spark_jars())} jars; cache {cache_dir()}")
+
+
+if __name__ == "__main__":
+    try:
+        fetch_all()
+    except EventFlowError as exc:
+        print(f"eventflow: error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Prepare this checkout on a fresh Debian/Ubuntu machine: system packages (Java 17 for Spark,
-# PostgreSQL's JDBC driver, docker-compose to validate the compose file, headless Chromium for
-# the Dagster UI test), a virtualenv in .venv, and the project with its test dependencies.
+# Prepare this checkout on a fresh Debian/Ubuntu machine: system packages (Java 17 for Kafka and
+# Spark, docker-compose to validate the compose file, headless Chromium for the Dagster UI test),
+# a virtualenv in .venv, the project with its test dependencies, and the jars EventFlow fetches
+# from Maven Central (Apache Kafka, Spark's Kafka connector, the PostgreSQL JDBC driver: ~60 MB,
+# once, into ~/.cache/eventflow/maven).
 # Safe to run again: it skips what is done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +15,6 @@ java_ok() {
 
 missing=()
 java_ok || missing+=(openjdk-17-jre-headless)
-[ -f /usr/share/java/postgresql.jar ] || missing+=(libpostgresql-jdbc-java)
 command -v docker-compose >/dev/null || missing+=(docker-compose)
 command -v chromium >/dev/null || missing+=(chromium chromium-driver)
 
@@ -40,3 +41,4 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q -e '.[test]'
   echo "$want" > "$stamp"
 fi
+.venv/bin/python -m eventflow_assets.maven >/dev/null
