@@ -1,9 +1,12 @@
 """Streaming benchmark: catch-up speed on a backlog, then sustained throughput and latency.
 
     python bench/streaming.py [--backlog 1000000] [--rates 10,1000,20000] [--duration 60]
+                              [--sources kafka,eventflow_kafka]
 
-Starts its own embedded broker and PostgreSQL (temporary state), runs jobs/streaming_app.py as
-a separate process exactly as users do, and prints one line per measurement:
+Starts its own embedded Apache Kafka and PostgreSQL (temporary state), runs
+jobs/streaming_app.py as a separate process exactly as users do, once per Kafka source (Spark's
+connector `kafka`, EventFlow's Python source `eventflow_kafka`), and prints one line per
+measurement:
 
 - catch-up: N events already in the topics, `streaming_app.py --available-now` from a new
   checkpoint; events/s = N / wall time (JVM start included), and per-query batch time.
@@ -48,28 +51,28 @@ def _reset_tables(url: str) -> None:
                      "stream_batches, stream_progress")
 
 
-def catch_up(endpoints, home: Path, backlog: int) -> None:
+def catch_up(endpoints, home: Path, backlog: int, source: str) -> None:
     _reset_tables(endpoints.postgres_url)
-    stats = produce(endpoints.kafka_config(), EventGenerator(seed=1), count=backlog)
     started = time.monotonic()
-    subprocess.run([sys.executable, str(APP), "--available-now", "--checkpoint-dir", str(home / "chk-backlog")],
+    subprocess.run([sys.executable, str(APP), "--available-now", "--source-format", source,
+                    "--checkpoint-dir", str(home / f"chk-backlog-{source}")],
                    env=_env(endpoints, home), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wall = time.monotonic() - started
     with psycopg.connect(endpoints.postgres_url) as conn:
         rows = conn.execute("SELECT query_name, sum(input_rows), sum(duration_ms), count(*) FROM stream_progress "
                             "GROUP BY 1 ORDER BY 1").fetchall()
         orders = conn.execute("SELECT count(*) FROM orders_raw").fetchone()[0]
-    print(f"catch-up: {stats.delivered:,} events ({orders:,} orders) in {wall:.1f}s wall "
-          f"= {stats.delivered / wall:,.0f} events/s (JVM start included)")
+    print(f"catch-up [{source}]: {backlog:,} events ({orders:,} orders) in {wall:.1f}s wall "
+          f"= {backlog / wall:,.0f} events/s (JVM start included)")
     for name, rows_in, ms, batches in rows:
         print(f"  {name:<26} {rows_in:>10,} rows in {batches} batches, {ms / 1000:.1f}s of batch time")
 
 
-def sustained(endpoints, home: Path, rate: float, duration: float) -> None:
+def sustained(endpoints, home: Path, rate: float, duration: float, source: str) -> None:
     _reset_tables(endpoints.postgres_url)
-    log = open(home / f"stream-{rate:g}.log", "wb")
-    app = subprocess.Popen([sys.executable, str(APP), "--starting-offsets", "latest",
-                            "--checkpoint-dir", str(home / f"chk-{rate:g}")],
+    log = open(home / f"stream-{rate:g}-{source}.log", "wb")
+    app = subprocess.Popen([sys.executable, str(APP), "--starting-offsets", "latest", "--source-format", source,
+                            "--checkpoint-dir", str(home / f"chk-{rate:g}-{source}")],
                            env=_env(endpoints, home), stdout=log, stderr=subprocess.STDOUT)
     try:
         _wait_for_first_batches(endpoints.postgres_url)
@@ -99,7 +102,7 @@ def sustained(endpoints, home: Path, rate: float, duration: float) -> None:
     early = [lat for ts, lat in latencies if ts < started + third]
     late = [lat for ts, lat in latencies if ts >= produced_until - third]
     lat = sorted(lat for _, lat in latencies)
-    print(f"sustained {rate:,.0f} events/s for {duration:.0f}s: {stats.rate:,.0f} events/s produced, "
+    print(f"sustained [{source}] {rate:,.0f} events/s for {duration:.0f}s: {stats.rate:,.0f} events/s produced, "
           f"{len(lat):,} orders, latency p50 {_pct(lat, 50):.2f}s p95 {_pct(lat, 95):.2f}s "
           f"(p50 first third {_pct(sorted(early), 50):.2f}s, last third {_pct(sorted(late), 50):.2f}s); "
           "lag (records) first->last batch: " + ", ".join(f"{n} {first[n]:,}->{last[n]:,}" for n in sorted(last)))
@@ -124,16 +127,22 @@ def main() -> int:
     parser.add_argument("--backlog", type=int, default=1_000_000, help="0 to skip")
     parser.add_argument("--rates", default="10,1000,20000", help="comma-separated events/s; empty to skip")
     parser.add_argument("--duration", type=float, default=60.0)
+    parser.add_argument("--sources", default="kafka,eventflow_kafka", help="comma-separated source formats")
     args = parser.parse_args()
+    sources = [s for s in args.sources.split(",") if s]
     home = Path(tempfile.mkdtemp(prefix="eventflow-bench-"))
     settings = Settings.from_env({"EVENTFLOW_HOME": str(home)})
     with LocalStack(settings, free_port(), free_port()) as stack:
         provision_topics(stack.endpoints.kafka_config())
         apply_schema(stack.endpoints.postgres_url)
         if args.backlog:
-            catch_up(stack.endpoints, home, args.backlog)
+            stats = produce(stack.endpoints.kafka_config(), EventGenerator(seed=1), count=args.backlog)
+            assert stats.delivered == args.backlog, f"only {stats.delivered:,} of {args.backlog:,} events delivered"
+            for source in sources:
+                catch_up(stack.endpoints, home, args.backlog, source)
         for rate in filter(None, args.rates.split(",")):
-            sustained(stack.endpoints, home, float(rate), args.duration)
+            for source in sources:
+                sustained(stack.endpoints, home, float(rate), args.duration, source)
     return 0
 
 
