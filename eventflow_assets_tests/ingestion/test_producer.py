@@ -12,6 +12,7 @@ from eventflow_assets.ingestion.generator import EventGenerator
 from eventflow_assets.ingestion.offsets import end_offsets
 from eventflow_assets.ingestion.producer import produce
 from eventflow_assets.ingestion.topics import provision_topics
+from eventflow_assets.local.processes import free_port
 from eventflow_assets_tests.helpers import contract_violation, java_partition, read_all
 
 TOPICS = ("user-events", "product-view", "orders")
@@ -45,7 +46,7 @@ def test_produce_count_lands_exactly_n_records_keyed_and_partitioned_like_java(k
         assert r.key() == json.loads(r.value())["userId"].encode()
         assert r.partition() == java_partition(r.key(), 3)
         assert contract_violation(r.topic(), r.value()) is None
-    # The end offsets we report agree with what is really there, though Tansu's ListOffsets does not.
+    # The end offsets we report agree with what is really there.
     ends = end_offsets({"bootstrap.servers": kafka_broker.bootstrap_servers},
                        [(t, p) for t in TOPICS for p in range(3)])
     assert ends == dict(Counter((r.topic(), r.partition()) for r in records))
@@ -67,11 +68,14 @@ def test_rate_limits_throughput(kafka_config):
     assert 300 <= stats.delivered <= 402  # 200/s for 2 s, +1 for the event at t=0
 
 
-def test_delivery_failures_are_counted_and_exit_non_zero(kafka_broker, cli_env):
-    kafka_broker.stop()  # topics cannot be provisioned: a clear error, nothing silently lost
-    result = run_cli("produce", "--count", "10", "--quiet", env_extra=cli_env, timeout=60)
+def test_unreachable_broker_is_a_clear_error(cli_env):
+    gone = f"127.0.0.1:{free_port()}"  # nothing listens there: topics cannot be provisioned
+    result = run_cli("produce", "--count", "10", "--quiet", timeout=60,
+                     env_extra={**cli_env, "EVENTFLOW_KAFKA_BOOTSTRAP_SERVERS": gone})
     assert result.returncode == 2
-    assert f"cannot reach Kafka at {kafka_broker.bootstrap_servers}" in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"eventflow: error: cannot reach Kafka at {gone} within 15s (Failed to get metadata: Local: Broker transport failure); check "
+        "EVENTFLOW_KAFKA_BOOTSTRAP_SERVERS, or start the local services with `eventflow services`"]
 
 
 def test_undeliverable_records_are_reported_as_failed(kafka_config):
