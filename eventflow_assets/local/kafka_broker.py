@@ -213,11 +213,13 @@ class EmbeddedKafka:
         heap = heap_mb(self.brokers)
         return [java_binary() or "java", f"-Xms{min(heap, 128)}m", f"-Xmx{heap}m", "-XX:+UseG1GC",
                 "-XX:MaxGCPauseMillis=20", "-XX:+ExplicitGCInvokesConcurrent", "-Djava.awt.headless=true",
+                "-Djava.net.preferIPv4Stack=true",  # plain IPv4 loopback sockets, not ::ffff:127.0.0.1
                 f"-Dlog4j2.configurationFile={self.state_dir / f'node-{node}' / 'log4j2.properties'}",
                 f"-Dkafka.logs.dir={self.logs_dir}"]
 
     def _format(self, node: int, config: Path, cluster_id: str, classpath: str) -> None:
-        cmd = [*self._java(node), "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id,
+        cmd = [*self._java(node), "-cp", classpath, "kafka.tools.StorageTool", "format",
+               f"--cluster-id={cluster_id}",  # one argument: an id may start with "-"
                "-c", str(config), "--ignore-formatted"]
         if self.scram_user:
             cmd += ["--add-scram",
