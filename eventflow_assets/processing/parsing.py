@@ -52,7 +52,8 @@ def _one_json_value(frame: DataFrame) -> DataFrame:
     ``{...}{...}``). So the text is parsed inside ``[<text>,"<its SHA-256>"]``: the digest comes
     back as the second element only if the first element took all of the text, because a text
     cannot contain its own digest. The record stays in the array (``$[0]``): taking it out
-    would copy it.
+    would copy it. The array is one more level under Jackson's nesting limit of 1000: a record
+    nested exactly 1000 deep is rejected as if text followed it.
     """
     digest = F.col("_digest")
     wrapped = frame.withColumn("_wrapped", F.try_parse_json(
