@@ -129,7 +129,9 @@ def test_progress_records_lag_against_the_real_partition_ends(spark, endpoints, 
         rows = conn.execute("""SELECT input_rows, (SELECT sum(value::bigint) FROM jsonb_each_text(lag))
                                FROM stream_progress WHERE query_name = 'orders_raw' AND input_rows > 0
                                ORDER BY batch_id""").fetchall()
-    assert [r[0] for r in rows] == [250] * (orders // 250) + ([orders % 250] if orders % 250 else [])
+    # Spark's connector splits the limit over partitions by their lag and rounds down: at most 250 a batch.
+    assert sum(r[0] for r in rows) == orders and max(r[0] for r in rows) <= 250
+    assert len(rows) >= -(-orders // 250)
     read = 0
     for input_rows, lag in rows:
         read += input_rows
