@@ -73,7 +73,10 @@ def _failure_reason(output: str) -> str:
             "module not found")
     for line in output.splitlines():
         if any(k in line for k in keys):
-            return line.strip(" :\t")[:300]
+            found = line.strip(" :\t")[:300]
+            if "not found" in found:  # Ivy says so for an unreachable repository too
+                found += " (no network or proxy access to Maven Central, or no such version)"
+            return found
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     return lines[-1][:300] if lines else "no output"
 

@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from eventflow_assets.local.processes import free_port
+from eventflow_assets.local.kafka_broker import KAFKA_VERSION
+from eventflow_assets.local.processes import free_port, port_in_use
 
 
 def run(*args, env=None, timeout=120):
@@ -17,7 +18,7 @@ def run(*args, env=None, timeout=120):
                           env=base, timeout=timeout)
 
 
-@pytest.mark.parametrize("command", [[], ["up"], ["produce"], ["status"]])
+@pytest.mark.parametrize("command", [[], ["up"], ["services"], ["env"], ["produce"], ["status"]])
 def test_help(command):
     result = run(*command, "--help")
     assert result.returncode == 0
@@ -114,3 +115,47 @@ def test_status_reports_topics_and_tables(kafka_broker, pg_url, tmp_path):
     text = run("status", env=env)
     assert "orders_raw" in text.stdout and "no micro-batch recorded yet" in text.stdout
     assert "  analytics_revenue_trends           0  computed never\n" in text.stdout
+
+
+def test_env_with_nothing_running_is_one_line_and_exit_2(tmp_path):
+    result = run("env", env={"EVENTFLOW_HOME": str(tmp_path)})
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.splitlines() == [
+        f"eventflow: no services are running on EVENTFLOW_HOME={tmp_path}: start `eventflow services` or "
+        "`eventflow up`"]
+
+
+def test_services_then_env_in_another_shell_then_sigterm(tmp_path):
+    """`eventflow services` runs Kafka and PostgreSQL until SIGTERM; `eval "$(eventflow env)"` in a
+    shell points `eventflow produce` at them; a second `services` on the same home is refused."""
+    home = tmp_path / "home"
+    kport, pport = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTFLOW_")}
+    env["EVENTFLOW_HOME"] = str(home)
+    services = subprocess.Popen([sys.executable, "-m", "eventflow_assets.cli", "services", "--kafka-port",
+                                 str(kport), "--postgres-port", str(pport)], env=env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        lines = []
+        while not lines or not lines[-1].startswith("running;"):
+            line = services.stdout.readline()
+            assert line, f"services exited: {services.stderr.read()}"
+            lines.append(line.strip())
+        assert lines[0] == f"Kafka:      127.0.0.1:{kport}  (embedded Apache Kafka {KAFKA_VERSION}, 1 broker, logs " \
+                           f"{home / 'logs'})"
+        assert lines[3] == "topics:     user-events (created), product-view (created), orders (created)"
+        script = ('eval "$(eventflow env)" && [ "$EVENTFLOW_KAFKA_BOOTSTRAP_SERVERS" = 127.0.0.1:%d ] && '
+                  'eventflow produce --count 50 --quiet' % kport)
+        shell = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120,
+                               env={**env, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"})
+        assert shell.returncode == 0, shell.stderr
+        assert shell.stdout.startswith("50 events acknowledged")
+        second = run("services", "--kafka-port", str(free_port()), "--postgres-port", str(free_port()),
+                     env={"EVENTFLOW_HOME": str(home)})
+        assert second.returncode == 2
+        assert "another `eventflow up` or `eventflow services`" in second.stderr
+    finally:
+        services.terminate()
+        assert services.wait(60) == 0
+    assert not port_in_use("127.0.0.1", kport) and not port_in_use("127.0.0.1", pport)
+    assert run("env", env={"EVENTFLOW_HOME": str(home)}).returncode == 2

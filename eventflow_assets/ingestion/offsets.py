@@ -1,8 +1,8 @@
-"""Partition end offsets that are right on Apache Kafka and on the local Tansu broker.
+"""Partition end offsets that are right on any broker that speaks Kafka's protocol.
 
-Tansu answers ListOffsets(latest) with the base offset of some recent record batch, not the
-high watermark (ENVIRONMENT.md). Every Fetch response carries the true high watermark, so we
-take ListOffsets as a hint, fetch once from just below it, and read the watermark librdkafka
+Some Kafka-protocol brokers answer ListOffsets(latest) with the base offset of a recent record
+batch rather than the high watermark. Every Fetch response carries the true high watermark, so
+we take ListOffsets as a hint, fetch once from just below it, and read the watermark librdkafka
 cached from that Fetch. On Apache Kafka the hint is already exact; the fetch merely confirms it.
 """
 

@@ -7,8 +7,8 @@ configuration alone.
 
 - Offsets live only in the Spark checkpoint (the dicts returned to Spark); Kafka commits are never
   used, so a restarted query resumes exactly where its checkpoint says.
-- Partition ends come from :func:`partition_ranges`, right on Tansu (whose ListOffsets(latest) is
-  wrong) and on Apache Kafka.
+- Partition ends come from :func:`partition_ranges`, confirmed by a Fetch response's high
+  watermark, so they are right even on brokers whose ListOffsets(latest) is not.
 - Each Kafka partition with new records is one Spark input partition, read on an executor with
   ``assign()`` (no group join) into Arrow batches, exactly the offsets [start, end).
 - ``Trigger.AvailableNow``: Spark calls :meth:`KafkaStreamReader.prepareForTriggerAvailableNow` once
@@ -303,7 +303,7 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
 
     def commit(self, end: dict) -> None:
         """Nothing to do: progress is the checkpoint, not Kafka's committed offsets (which Spark's own
-        source does not use either); a consumer group would also cost a slow join on Tansu."""
+        source does not use either); a consumer group would also cost a group join per read."""
 
 
 @lru_cache(maxsize=1)
@@ -345,8 +345,8 @@ def _record_batch(topic: str, partition: int, records: list):
 def read_partition(options: SourceOptions, part: KafkaInputPartition):
     """Yield Arrow batches of exactly the records at offsets [start, end) of one partition.
 
-    A fetch may return far more than asked (Tansu sends ~29k-record runs whatever the limits), so
-    everything from ``end`` on is dropped. Offsets may legitimately skip (compaction, transaction
+    A fetch may return more than asked (some brokers ignore the fetch size limits), so everything
+    from ``end`` on is dropped. Offsets may legitimately skip (compaction, transaction
     markers); records missing at the start or the end of the range are data loss.
     """
     from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition

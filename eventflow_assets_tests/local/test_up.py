@@ -1,5 +1,6 @@
 """`eventflow up` as a user runs it: Dagster's supervisor streams live events into the three tables
-and reports them as materializations; Ctrl-C stops everything, the stream's run ending CANCELED."""
+and reports them as materializations; Ctrl-C stops everything, the stream's run ending CANCELED;
+`eventflow up` again finds the topics as they were and the stream resumes from its checkpoint."""
 
 import json
 import os
@@ -13,7 +14,10 @@ import psutil
 import psycopg
 
 from eventflow_assets.local.processes import free_port
-from eventflow_assets_tests.helpers import command_lines
+from eventflow_assets_tests.helpers import command_lines, read_all
+from eventflow_assets_tests.processing.expected import actual_tables, expected_tables
+
+TOPICS = ("user-events", "product-view", "orders")
 
 RUNS = '{ runsOrError { ... on Runs { results { jobName status tags { key value } } } } }'
 MATERIALIZED = ('{ assetOrError(assetKey: {path: ["postgres", "orders_raw"]}) '
@@ -33,15 +37,19 @@ def spark_apps(processes) -> list[str]:
             for arg in cmd if arg.startswith("spark.app.name=")]
 
 
-def test_up_streams_live_events_into_the_tables_and_stops_cleanly(tmp_path):
+def start_up(env: dict, dagster_port: int, *options: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "eventflow_assets.cli", "up", *options,
+                             "--kafka-port", str(free_port()), "--postgres-port", str(free_port()),
+                             "--dagster-port", str(dagster_port)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_up_streams_live_events_into_the_tables_and_stops_cleanly_then_resumes(tmp_path):
     home = tmp_path / "home"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("EVENTFLOW_", "DAGSTER_"))}
     env["EVENTFLOW_HOME"] = str(home)
     dagster_port = free_port()
-    up = subprocess.Popen([sys.executable, "-m", "eventflow_assets.cli", "up", "--rate", "200", "--seed", "5",
-                           "--kafka-port", str(free_port()), "--postgres-port", str(free_port()),
-                           "--dagster-port", str(dagster_port)],
-                          env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    up = start_up(env, dagster_port, "--rate", "200", "--seed", "5")
     children, reporting = [], {}
     try:
         deadline = time.monotonic() + 60
@@ -94,3 +102,38 @@ def test_up_streams_live_events_into_the_tables_and_stops_cleanly(tmp_path):
     assert 'RUN_CANCELED - Execution of run for "streaming_job" canceled.' in dagster_log
     _, alive = psutil.wait_procs(children, timeout=30)
     assert alive == []
+    _resumes_exactly(env, home)
+
+
+def _resumes_exactly(env: dict, home) -> None:
+    """`up` again (no producer): the same topics, and the stream continues its checkpoint until the
+    tables hold exactly what the topics do: nothing lost, nothing counted twice."""
+    up = start_up(env, free_port(), "--no-producer")
+    try:
+        deadline = time.monotonic() + 60
+        while not (home / "stack.json").exists():
+            assert up.poll() is None and time.monotonic() < deadline, up.stdout.read()
+            time.sleep(0.2)
+        state = json.loads((home / "stack.json").read_text())
+        expected = expected_tables(read_all(state["kafka_bootstrap_servers"], TOPICS))
+        assert len(expected["orders_raw"]) > 0
+        actual: dict = {}
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            assert up.poll() is None, up.stdout.read()
+            with psycopg.connect(state["postgres_url"]) as conn:
+                actual = {k: v for k, v in actual_tables(conn).items() if k in ("orders_raw", "revenue", "funnel")}
+            if all(actual[k] == expected[k] for k in actual):
+                break
+            time.sleep(2)
+        assert {k: len(v) for k, v in actual.items()} == {k: len(expected[k]) for k in actual}
+        assert all(actual[k] == expected[k] for k in actual)
+        with psycopg.connect(state["postgres_url"]) as conn:
+            checkpoints = conn.execute("SELECT count(DISTINCT checkpoint_id) FROM stream_progress "
+                                       "WHERE query_name = 'orders_raw'").fetchone()[0]
+        assert checkpoints == 1  # resumed the first run's checkpoint, not a new one
+    finally:
+        up.send_signal(signal.SIGINT)
+        out, _ = up.communicate(timeout=240)
+    assert up.returncode == 0, out
+    assert "topics:     user-events (exists), product-view (exists), orders (exists)" in out
