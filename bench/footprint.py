@@ -66,11 +66,12 @@ def _cpu(procs) -> dict[int, tuple[str, float]]:
     return out
 
 
-def _first_batch(url: str) -> bool:
+def _first_batch(url: str, since: float) -> bool:
+    """A batch of orders_raw with input committed after ``since`` (epoch seconds): this run's."""
     try:
         with psycopg.connect(url, connect_timeout=3) as conn:
             return conn.execute("SELECT count(*) FROM stream_progress WHERE query_name = 'orders_raw' "
-                                "AND input_rows > 0").fetchone()[0] > 0
+                                "AND input_rows > 0 AND recorded_at >= to_timestamp(%s)", (since,)).fetchone()[0] > 0
     except psycopg.Error:
         return False
 
@@ -86,7 +87,7 @@ def main() -> int:
     env["EVENTFLOW_HOME"] = str(home)
     cmd = [sys.executable, "-m", "eventflow_assets.cli", "up", "--rate", str(args.rate),
            "--kafka-port", str(free_port()), "--postgres-port", str(free_port()), "--dagster-port", str(free_port())]
-    started = time.monotonic()
+    started, started_at = time.monotonic(), time.time()
     up = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                           start_new_session=True)
     root = psutil.Process(up.pid)
@@ -97,7 +98,7 @@ def main() -> int:
             state = running_stack_state(home)
             time.sleep(0.5)
         services_s = time.monotonic() - started
-        while not _first_batch(state["postgres_url"]):
+        while not _first_batch(state["postgres_url"], started_at):
             assert up.poll() is None, "eventflow up exited; see its logs under " + str(home / "logs")
             assert time.monotonic() - started < 900, "no committed batch within 15 minutes"
             time.sleep(0.5)
