@@ -142,7 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Show end offsets per topic partition, streaming progress (watermark, "
                                         "lag), row counts of the EventFlow tables, and for the analytics their rows, "
                                         "when they were last computed and the latest window of the revenue "
-                                        "trends.", epilog=ENVIRONMENT_HELP,
+                                        "trends. Exit status: 0 when every streaming query committed a batch in the "
+                                        "last 2 minutes or has nothing waiting; 1 when a query never ran, or has "
+                                        "records waiting and no commit for 2 minutes; 2 when Kafka or PostgreSQL "
+                                        "cannot be reached.", epilog=ENVIRONMENT_HELP,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     status.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
@@ -340,11 +343,13 @@ def cmd_produce(args, settings: Settings) -> int:
 
 
 def cmd_status(args, settings: Settings) -> int:
-    from eventflow_assets.status import collect_status, render_status
+    from eventflow_assets.status import collect_status, health, render_status
 
     report = collect_status(resolve_endpoints(settings))
-    print(json.dumps(report, indent=2, default=str) if args.json else render_status(report))
-    return 0
+    code, problems = health(report)
+    print(json.dumps({**report, "health": {"exit_status": code, "problems": problems}}, indent=2, default=str)
+          if args.json else render_status(report))
+    return code
 
 
 COMMANDS = {"up": cmd_up, "services": cmd_services, "env": cmd_env, "produce": cmd_produce, "status": cmd_status}

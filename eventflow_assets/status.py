@@ -1,16 +1,21 @@
-"""What `eventflow status` reports: topic end offsets, streaming progress, table row counts, and how
-far the analytics are (rows, last computed, latest window of the revenue trends)."""
+"""What `eventflow status` reports: topic end offsets, streaming progress, table row counts, how far
+the analytics are (rows, last computed, latest window of the revenue trends), and a verdict a
+script can gate on (:func:`health`: the command's exit status)."""
 
 from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
 
 from eventflow_assets.ingestion.kafka_clients import admin_client, check_reachable
 from eventflow_assets.ingestion.offsets import partition_ranges
 from eventflow_assets.ingestion.topics import TOPICS
 from eventflow_assets.local.stack import Endpoints
+from eventflow_assets.processing.queries import QUERY_NAMES
 from eventflow_assets.storage.postgres import connect
 from eventflow_assets.storage.schema import apply_schema
 
 TABLES = ("orders_raw", "revenue_by_currency_5min", "conversion_funnel_5min", "rejected_events")
+STALE_AFTER = timedelta(minutes=2)
 ANALYTICS = ("analytics_revenue_trends", "analytics_top_revenue_by_currency", "analytics_conversion_rates",
              "analytics_user_segments")
 
@@ -35,12 +40,13 @@ def collect_status(endpoints: Endpoints) -> dict:
         streaming = {}
         for row in conn.execute("""
                 SELECT DISTINCT ON (query_name) query_name, batch_id, recorded_at, watermark, input_rows,
-                       rejected_rows, late_rows, duration_ms, lag
+                       rejected_rows, late_rows, duration_ms, lag, read_offsets
                 FROM stream_progress ORDER BY query_name, recorded_at DESC"""):
-            name, batch_id, recorded_at, watermark, input_rows, rejected, late, duration_ms, lag = row
+            name, batch_id, recorded_at, watermark, input_rows, rejected, late, duration_ms, lag, read = row
             streaming[name] = {"batch_id": batch_id, "recorded_at": recorded_at, "watermark": watermark,
                                "input_rows": input_rows, "rejected_rows": rejected, "late_rows": late,
-                               "duration_ms": duration_ms, "lag": sum(lag.values()) if lag else 0}
+                               "duration_ms": duration_ms, "lag": sum(lag.values()) if lag else 0,
+                               "waiting": waiting(read, ranges)}
         analytics = {}
         for t in ANALYTICS:
             rows, computed_at = conn.execute(f"SELECT count(*), max(computed_at) FROM {t}").fetchone()
@@ -48,6 +54,31 @@ def collect_status(endpoints: Endpoints) -> dict:
         analytics["analytics_revenue_trends"]["latest_window_end"] = conn.execute(
             "SELECT max(window_end) FROM analytics_revenue_trends").fetchone()[0]
     return {"topics": topics, "streaming": streaming, "tables": tables, "analytics": analytics}
+
+
+def waiting(read_offsets: dict, ranges: dict) -> int:
+    """Records in the partitions now beyond what a query's last batch read."""
+    total = 0
+    for key, offset in (read_offsets or {}).items():
+        topic, _, part = key.rpartition(":")
+        _, end = ranges.get((topic, int(part)), (0, offset))
+        total += max(0, end - offset)
+    return total
+
+
+def health(report: dict, now: datetime | None = None) -> tuple[int, list[str]]:
+    """(exit status, problems): 0 when every query committed a batch in the last two minutes or has
+    nothing waiting; 1 when a query never ran, or has records waiting and no commit for two minutes."""
+    now = now or datetime.now(timezone.utc)
+    problems = []
+    for name in QUERY_NAMES:
+        s = report["streaming"].get(name)
+        if s is None:
+            problems.append(f"{name}: no micro-batch recorded yet")
+        elif s["waiting"] and now - s["recorded_at"] > STALE_AFTER:
+            minutes = (now - s["recorded_at"]).total_seconds() / 60
+            problems.append(f"{name}: {s['waiting']:,} records waiting, last batch {minutes:.0f} min ago")
+    return (1 if problems else 0), problems
 
 
 def render_status(report: dict) -> str:
@@ -72,4 +103,7 @@ def render_status(report: dict) -> str:
         when = f"{a['computed_at']:%Y-%m-%d %H:%M:%S %Z}" if a["computed_at"] else "never"
         latest = f", latest window ends {a['latest_window_end']:%Y-%m-%d %H:%M %Z}" if a.get("latest_window_end") else ""
         lines.append(f"  {t:<34} {a['rows']:,}  computed {when}{latest}")
+    code, problems = health(report)
+    lines.append("Health: " + ("ok" if code == 0 else "STALE (exit status 1)"))
+    lines += [f"  {p}" for p in problems]
     return "\n".join(lines)

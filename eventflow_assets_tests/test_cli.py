@@ -95,7 +95,7 @@ def test_status_reports_topics_and_tables(kafka_broker, pg_url, tmp_path):
            "EVENTFLOW_HOME": str(tmp_path)}
     assert run("produce", "--count", "3000", "--seed", "1", "--quiet", env=env).returncode == 0
     result = run("status", "--json", env=env)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr  # records wait and no query has run: a gate fails
     import json
 
     from eventflow_assets_tests.helpers import read_all
@@ -112,8 +112,13 @@ def test_status_reports_topics_and_tables(kafka_broker, pg_url, tmp_path):
         "analytics_revenue_trends": {"rows": 0, "computed_at": None, "latest_window_end": None},
         **{t: {"rows": 0, "computed_at": None} for t in ("analytics_top_revenue_by_currency",
                                                          "analytics_conversion_rates", "analytics_user_segments")}}
+    assert report["health"] == {"exit_status": 1, "problems": [
+        f"{q}: no micro-batch recorded yet" for q in ("orders_raw", "revenue_by_currency_5min",
+                                                      "conversion_funnel_5min", "rejected_events")]}
     text = run("status", env=env)
+    assert text.returncode == 1
     assert "orders_raw" in text.stdout and "no micro-batch recorded yet" in text.stdout
+    assert "Health: STALE (exit status 1)\n  orders_raw: no micro-batch recorded yet\n" in text.stdout
     assert "  analytics_revenue_trends           0  computed never\n" in text.stdout
 
 

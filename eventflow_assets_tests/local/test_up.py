@@ -89,6 +89,7 @@ def test_up_streams_live_events_into_the_tables_and_stops_cleanly_then_resumes(t
         status = subprocess.run([sys.executable, "-m", "eventflow_assets.cli", "status", "--json"], env=env,
                                 capture_output=True, text=True, timeout=60)
         report = json.loads(status.stdout)
+        assert (status.returncode, report["health"]) == (0, {"exit_status": 0, "problems": []})
         assert set(report["streaming"]) == {"orders_raw", "revenue_by_currency_5min", "conversion_funnel_5min",
                                             "rejected_events"}
     finally:
