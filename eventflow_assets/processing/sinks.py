@@ -5,6 +5,8 @@ Each micro-batch is written in one transaction that also inserts (query, batch i
 nothing; a batch that failed mid-way left nothing, because its transaction rolled back.
 Rows travel in bulk: the batch is collected as Arrow, written as CSV into a temporary
 staging table with COPY, then merged by one ``INSERT ... ON CONFLICT`` from ``sql/sinks/``.
+Transient database faults (a restart, a failover, a deadlock) are retried around that whole
+transaction (``storage/retry.py``), which the ledger makes safe.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pyarrow as pa
 from pyspark.sql import DataFrame
 
 from eventflow_assets.storage.postgres import arrow_to_csv, connect, read_sql
+from eventflow_assets.storage.retry import with_retries
 
 log = logging.getLogger("eventflow.sinks")
 
@@ -80,12 +83,17 @@ class ExactlyOnceSink:
         if self._checkpoint_id is None:
             self._checkpoint_id = checkpoint_id(self.checkpoint_dir) if self.checkpoint_dir else ""
         table = batch.select(*[name for name, _ in self.spec.columns]).toArrow()
-        written = self.write(table, batch_id, self._checkpoint_id)
+        written = self.commit(table, batch_id, self._checkpoint_id)
         log.info("%s batch %d: %s rows in %.2fs", self.query_name, batch_id,
                  "replayed, skipped" if written is None else written, time.monotonic() - started)
 
+    def commit(self, table: pa.Table, batch_id: int, checkpoint: str = "", retry_for_s: float | None = None) -> int | None:
+        """:meth:`write`, retried through transient database faults (then one clear error)."""
+        return with_retries(f"{self.query_name} batch {batch_id}", lambda: self.write(table, batch_id, checkpoint),
+                            retry_for_s)
+
     def write(self, table: pa.Table, batch_id: int, checkpoint: str = "") -> int | None:
-        """Rows merged now, or None when this batch was already committed (a replay)."""
+        """One attempt: rows merged now, or None when this batch was already committed (a replay)."""
         key = (self.query_name, checkpoint, batch_id)
         with connect(self.url) as conn, conn.transaction():
             claimed = conn.execute(

@@ -15,13 +15,17 @@ from eventflow_assets.settings import redact_url, validate_postgres_url
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 
 
+class PostgresUnreachable(EventFlowError):
+    """The server did not accept a connection (down, restarting, network): possibly transient."""
+
+
 def connect(url: str, *, autocommit: bool = False, connect_timeout: int = 10) -> psycopg.Connection:
     validate_postgres_url(url)
     try:
         return psycopg.connect(url, autocommit=autocommit, connect_timeout=connect_timeout)
     except psycopg.OperationalError as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise EventFlowError(f"cannot connect to PostgreSQL at {redact_url(url)}: {first_line}") from None
+        raise PostgresUnreachable(f"cannot connect to PostgreSQL at {redact_url(url)}: {first_line}") from None
     except psycopg.ProgrammingError as exc:
         raise EventFlowError(f"invalid PostgreSQL URL {redact_url(url)}: {exc}") from None
 
