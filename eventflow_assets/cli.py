@@ -29,6 +29,7 @@ from eventflow_assets.settings import BOOTSTRAP_VAR, POSTGRES_VAR, Settings, red
 from eventflow_assets.storage.schema import apply_schema
 
 DEFAULT_DAGSTER_PORT = 3000
+DEFAULT_DASHBOARD_PORT = 8501
 
 ENVIRONMENT_HELP = """environment:
   EVENTFLOW_KAFKA_BOOTSTRAP_SERVERS  Kafka to use (unset: `up`/`services` start an embedded Apache Kafka)
@@ -101,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_service_options(up)
     up.add_argument("--dagster-port", type=int, default=DEFAULT_DAGSTER_PORT,
                     help=f"port of the Dagster UI on 127.0.0.1 (default {DEFAULT_DAGSTER_PORT})")
+    up.add_argument("--dashboard-port", type=int, default=DEFAULT_DASHBOARD_PORT,
+                    help=f"port of the live dashboard on 127.0.0.1 (default {DEFAULT_DASHBOARD_PORT})")
     up.add_argument("--no-producer", action="store_true", help="do not run the event producer")
     up.add_argument("--no-streaming", action="store_true",
                     help="do not stream: the streaming_supervisor sensor skips instead of launching streaming_job")
@@ -148,7 +151,30 @@ def build_parser() -> argparse.ArgumentParser:
                                         "cannot be reached.", epilog=ENVIRONMENT_HELP,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     status.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_dashboard_parser(sub)
     return parser
+
+
+def _add_dashboard_parser(sub) -> None:
+    dash = sub.add_parser(
+        "dashboard", help="serve the live dashboard of the tables",
+        description="Serve a web dashboard of the tables on 127.0.0.1 until Ctrl-C: revenue by currency per "
+                    "5-minute window, orders and average order value, the conversion funnel and top converting "
+                    "users, customer segments, and the stream's health (events/s per topic, lag, watermark delay, "
+                    "rejected records). The page refreshes itself. It reads EVENTFLOW_POSTGRES_READ_URL if set, "
+                    "else the database of EVENTFLOW_POSTGRES_URL or of the running local stack.",
+        epilog="examples:\n  eventflow dashboard                # http://127.0.0.1:8501\n"
+               "  eventflow dashboard --port 8600\n\n" + ENVIRONMENT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    dash.add_argument("--port", type=int, default=DEFAULT_DASHBOARD_PORT,
+                      help=f"port to serve on (default {DEFAULT_DASHBOARD_PORT})")
+    dash.add_argument("--host", default="127.0.0.1",
+                      help="address to listen on (default 127.0.0.1; 0.0.0.0 only inside a container)")
+    dash.add_argument("--dagster-url", default=os.environ.get("EVENTFLOW_DAGSTER_URL", "http://127.0.0.1:3000"),
+                      help="the Dagster UI the dashboard links to (default $EVENTFLOW_DAGSTER_URL, else "
+                           "http://127.0.0.1:3000)")
+    dash.add_argument("--refresh", type=_positive_float, default=5.0, metavar="SECONDS",
+                      help="how often the page re-reads the tables (default 5)")
 
 
 def _rate(args, default_unpaced: bool) -> float | None:
@@ -233,6 +259,7 @@ def _watch(dagster, stop: threading.Event) -> None:
 
 
 def cmd_up(args, settings: Settings) -> int:
+    from eventflow_assets.dashboard.server import DashboardProcess
     from eventflow_assets.orchestration.dev_server import DagsterDev
     from eventflow_assets.orchestration.instance import cancel_leftover_runs, open_instance, write_instance
 
@@ -240,6 +267,8 @@ def cmd_up(args, settings: Settings) -> int:
     dagster_home = settings.home / "dagster"
     dagster = DagsterDev(args.dagster_port, {}, settings.home / "logs" / "dagster.log")
     dagster.check_port()
+    dashboard = DashboardProcess(args.dashboard_port, dagster.url, settings.home / "logs" / "dashboard.log")
+    dashboard.check_port()
     stop = _stop_on_signals()
     stats = None
     with LocalStack(settings, args.kafka_port, args.postgres_port, args.kafka_brokers) as stack:
@@ -252,8 +281,11 @@ def cmd_up(args, settings: Settings) -> int:
         if leftovers:
             print(f"dagster:    marked {len(leftovers)} run(s) left unfinished by an earlier `up` as canceled")
         try:
+            dashboard.start(dagster.env)
             dagster.start()
             print(f"Dagster:    {dagster.url}  (DAGSTER_HOME {dagster_home}, log {dagster.log_path})")
+            dashboard.wait_ready()
+            print(f"Dashboard:  {dashboard.url}  (log {dashboard.log_path})")
             print("streaming:  " + ("off (--no-streaming): the streaming_supervisor sensor skips; launch "
                                     "streaming_job from the UI to stream" if args.no_streaming else
                                     "streaming_job, launched and kept running by the streaming_supervisor sensor"))
@@ -271,6 +303,7 @@ def cmd_up(args, settings: Settings) -> int:
                 _report(stats)
         finally:
             stop.set()
+            dashboard.stop()
             print("stopping Dagster and its runs (the stream stops after its current batch)...", file=sys.stderr)
             killed = dagster.stop(instance)
             if killed:
@@ -352,7 +385,23 @@ def cmd_status(args, settings: Settings) -> int:
     return code
 
 
-COMMANDS = {"up": cmd_up, "services": cmd_services, "env": cmd_env, "produce": cmd_produce, "status": cmd_status}
+def cmd_dashboard(args, settings: Settings) -> int:
+    from eventflow_assets.dashboard.app import build_app
+    from eventflow_assets.dashboard.server import read_url, start_server
+
+    app = build_app(read_url(settings), args.dagster_url, args.refresh)
+    stop = _stop_on_signals()
+    server = start_server(app, args.port, args.host)
+    print(f"Dashboard:  http://{args.host}:{args.port}  (Dagster UI {args.dagster_url}); Ctrl-C stops it", flush=True)
+    try:
+        stop.wait()
+    finally:
+        server.shutdown()
+    return 0
+
+
+COMMANDS = {"up": cmd_up, "services": cmd_services, "env": cmd_env, "produce": cmd_produce, "status": cmd_status,
+            "dashboard": cmd_dashboard}
 
 
 def main(argv: list[str] | None = None) -> int:
