@@ -86,7 +86,8 @@ def main() -> int:
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTFLOW_")}
     env["EVENTFLOW_HOME"] = str(home)
     cmd = [sys.executable, "-m", "eventflow_assets.cli", "up", "--rate", str(args.rate),
-           "--kafka-port", str(free_port()), "--postgres-port", str(free_port()), "--dagster-port", str(free_port())]
+           "--kafka-port", str(free_port()), "--postgres-port", str(free_port()), "--dagster-port", str(free_port()),
+           "--dashboard-port", str(free_port())]
     started, started_at = time.monotonic(), time.time()
     up = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                           start_new_session=True)

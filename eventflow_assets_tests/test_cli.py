@@ -65,7 +65,8 @@ def test_port_in_use(tmp_path):
         busy.listen()
         port = busy.getsockname()[1]
         result = run("up", "--postgres-port", str(port), "--kafka-port", str(free_port()),
-                     "--dagster-port", str(free_port()), env={"EVENTFLOW_HOME": str(tmp_path)})
+                     "--dagster-port", str(free_port()), "--dashboard-port", str(free_port()),
+                     env={"EVENTFLOW_HOME": str(tmp_path)})
     assert result.returncode == 2
     assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
     assert "--postgres-port" in result.stderr

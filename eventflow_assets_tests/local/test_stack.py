@@ -120,7 +120,7 @@ def test_kill_9_of_up_leaves_no_service_running(tmp_path):
     env["EVENTFLOW_HOME"] = str(home)
     up = subprocess.Popen([sys.executable, "-m", "eventflow_assets.cli", "up", "--no-producer",
                            "--kafka-port", str(free_port()), "--postgres-port", str(free_port()),
-                           "--dagster-port", str(free_port())],
+                           "--dagster-port", str(free_port()), "--dashboard-port", str(free_port())],
                           env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 60

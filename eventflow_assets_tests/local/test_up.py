@@ -40,7 +40,7 @@ def spark_apps(processes) -> list[str]:
 def start_up(env: dict, dagster_port: int, *options: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "eventflow_assets.cli", "up", *options,
                              "--kafka-port", str(free_port()), "--postgres-port", str(free_port()),
-                             "--dagster-port", str(dagster_port)],
+                             "--dagster-port", str(dagster_port), "--dashboard-port", str(free_port())],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
