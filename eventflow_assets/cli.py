@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="run the platform until Ctrl-C",
                         description="Start embedded Kafka and PostgreSQL unless configured, provision the topics "
-                                    "and the schema, start Dagster (`dagster dev`: UI, daemon, and the sensor that "
+                                    "and the schema, start Dagster (`dg dev`: UI, daemon, and the sensor that "
                                     "keeps streaming_job running) and the event producer until Ctrl-C, which "
                                     "stops all of it.", epilog=ENVIRONMENT_HELP,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -242,13 +242,13 @@ def _dagster_env(endpoints, settings: Settings, dagster_home: Path, streaming: b
 
 
 def _watch(dagster, stop: threading.Event) -> None:
-    """Stop everything if `dagster dev` dies, and say where its log is."""
+    """Stop everything if `dg dev` dies, and say where its log is."""
     proc = dagster.proc
 
     def watch() -> None:
         while not stop.is_set():
             if proc.poll() is not None:
-                print(f"\n`dagster dev` exited with status {proc.returncode}; see {dagster.log_path}",
+                print(f"\n`dg dev` exited with status {proc.returncode}; see {dagster.log_path}",
                       file=sys.stderr)
                 dagster.failed = True
                 stop.set()

@@ -1,16 +1,18 @@
-"""`dagster dev` (webserver + daemon) as a child of `eventflow up`, and how to stop it cleanly.
+"""`dg dev` (webserver + daemon) as a child of `eventflow up`, and how to stop it cleanly.
 
-Stopping is ordered, because `dagster dev` alone would not stop a running stream: on SIGINT it
-stops its webserver and daemon, but its code server stays up while a run executes.
-1. SIGINT to `dagster dev`: the webserver and the daemon stop, so no sensor relaunches anything;
+`dg dev` runs from the repository root, so it loads the `dg` project of pyproject.toml (the one
+Definitions in eventflow_assets.definitions), as `dg dev` typed there does.
+
+Stopping is ordered, because `dg dev` alone would not stop a running stream: on SIGINT it stops
+its webserver and daemon, but its code server stays up while a run executes.
+1. SIGINT to `dg dev`: the webserver and the daemon stop, so no sensor relaunches anything;
 2. every unfinished run is terminated as the UI's Terminate does (the stream stops after its
    batch in flight, the run ends CANCELED) and awaited;
 3. SIGINT, then SIGKILL, to whatever is left in its process group (code servers).
 
-If `up` itself is killed (even with SIGKILL), `dagster dev` gets SIGTERM from the kernel but
-its code server and run workers would outlive it; a small reaper process, which the kernel
-also signals, kills the whole process group then. The next `up` marks the runs left
-unfinished as canceled.
+If `up` itself is killed (even with SIGKILL), `dg dev` gets SIGTERM from the kernel but its code
+server and run workers would outlive it; a small reaper process, which the kernel also signals,
+kills the whole process group then. The next `up` marks the runs left unfinished as canceled.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ from eventflow_assets.local.processes import die_with_parent, require_free_port
 from eventflow_assets.orchestration.instance import cancel_leftover_runs, terminate_runs
 
 REPO = Path(__file__).resolve().parents[2]
-WORKSPACE = REPO / "workspace.yaml"
 HOST = "127.0.0.1"
 
 # Runs as `python -c REAPER <pgid>`: waits, and SIGKILLs the group when the kernel sends
@@ -67,15 +68,15 @@ class DagsterDev:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "dagster", "dev", "-w", str(WORKSPACE), "-h", HOST, "-p", str(self.port)],
-                cwd=REPO, env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                preexec_fn=die_with_parent())
+                [sys.executable, "-m", "dagster_dg_cli.cli", "dev", "--host", HOST, "--port", str(self.port)],
+                cwd=REPO, env=_active_venv(self.env), stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, preexec_fn=die_with_parent())
         self.reaper = subprocess.Popen([sys.executable, "-c", REAPER, str(self.proc.pid)], stdin=subprocess.DEVNULL,
                                        preexec_fn=die_with_parent())
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise EventFlowError(f"`dagster dev` exited with status {self.proc.returncode} at start; "
+                raise EventFlowError(f"`dg dev` exited with status {self.proc.returncode} at start; "
                                      f"see {self.log_path}")
             try:
                 with urllib.request.urlopen(f"{self.url}/server_info", timeout=2):
@@ -113,6 +114,13 @@ class DagsterDev:
         if killed:
             cancel_leftover_runs(instance)
         return killed
+
+
+def _active_venv(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with this interpreter's virtualenv as the active one, as `dg` expects of a shell."""
+    if sys.prefix == sys.base_prefix:
+        return env
+    return {**env, "VIRTUAL_ENV": sys.prefix}
 
 
 def _group_alive(pgid: int) -> bool:

@@ -1,5 +1,5 @@
-"""`eventflow up`'s Dagster process: a busy UI port is a clear error; `kill -9` of `up` leaves
-no Dagster process behind."""
+"""`eventflow up`'s Dagster process, `dg dev` (no superseded command): a busy UI port is a clear
+error; `kill -9` of `up` leaves no Dagster process behind."""
 
 import os
 import signal
@@ -52,7 +52,10 @@ def test_kill_9_of_up_takes_dagster_down_too(tmp_path):
                 time.sleep(0.5)
         children = psutil.Process(up.pid).children(recursive=True)
         commands = [" ".join(c) for c in command_lines(children)]
-        assert any("dagster dev" in c for c in commands) and any("code-server" in c for c in commands), commands
+        assert any("dagster_dg_cli.cli dev" in c for c in commands), commands
+        assert any("code-server" in c for c in commands), commands
+        assert not any("dagster dev" in c for c in commands), commands
+        assert "SupersessionWarning" not in (tmp_path / "home" / "logs" / "dagster.log").read_text()
     finally:
         up.send_signal(signal.SIGKILL)
         up.wait()

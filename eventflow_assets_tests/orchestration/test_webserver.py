@@ -13,10 +13,11 @@ import urllib.request
 import pytest
 
 from eventflow_assets.local.processes import free_port
-from eventflow_assets.orchestration.dev_server import REPO, WORKSPACE
+from eventflow_assets.orchestration.dev_server import REPO
 from eventflow_assets.orchestration.instance import instance_env, write_instance
 
 TABLES = ("orders_raw", "revenue_by_currency_5min", "conversion_funnel_5min", "rejected_events")
+WORKSPACE = REPO / "workspace.yaml"
 LOCATION = "eventflow_assets.definitions"
 GRAPH_SIZE = "1600,2400"  # the storage group with its analytics neighbours, all in view
 
