@@ -27,7 +27,8 @@ def test_dagster_port_in_use_is_a_clear_error(tmp_path):
         busy.listen()
         port = busy.getsockname()[1]
         result = subprocess.run([sys.executable, "-m", "eventflow_assets.cli", "up", "--dagster-port", str(port),
-                                 "--kafka-port", str(free_port()), "--postgres-port", str(free_port())],
+                                 "--kafka-port", str(free_port()), "--postgres-port", str(free_port()),
+                                 "--dashboard-port", str(free_port())],
                                 env=up_env(tmp_path / "home"), capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert result.stderr == (f"eventflow: error: port {port} on 127.0.0.1 is already in use, so the Dagster UI "
@@ -39,7 +40,7 @@ def test_kill_9_of_up_takes_dagster_down_too(tmp_path):
     port = free_port()
     up = subprocess.Popen([sys.executable, "-m", "eventflow_assets.cli", "up", "--no-producer", "--no-streaming",
                            "--dagster-port", str(port), "--kafka-port", str(free_port()),
-                           "--postgres-port", str(free_port())],
+                           "--postgres-port", str(free_port()), "--dashboard-port", str(free_port())],
                           env=up_env(tmp_path / "home"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 180
