@@ -1,4 +1,4 @@
-"""The one Dagster entry point: `dagster dev -w workspace.yaml` loads `defs` from here."""
+"""The one Dagster entry point: `dg dev` (the `[tool.dg]` project) and workspace.yaml load `defs` from here."""
 
 import dagster as dg
 

@@ -1,6 +1,6 @@
 """Sensors: the streaming supervisor, and periodic observations of the topics.
 
-Both are RUNNING by default, so `eventflow up` (which starts `dagster dev`) streams and observes
+Both are RUNNING by default, so `eventflow up` (which starts `dg dev`) streams and observes
 without a click. Both keep a JSON cursor and say why they skip.
 """
 
