@@ -1,13 +1,14 @@
 """Real services for the suite: one embedded PostgreSQL per session (a fresh database per test)
 and one embedded Apache Kafka per session, whose topics are deleted before each test that asks
 for it (a broker takes a few seconds to start; deleting topics takes milliseconds). A test that
-stops or breaks its broker asks for ``own_kafka_broker`` instead."""
+stops or breaks its broker (or database) asks for ``own_kafka_broker`` (``own_postgres``) instead."""
 
 from __future__ import annotations
 
 import shutil
 import tempfile
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -19,16 +20,34 @@ from eventflow_assets.local.processes import free_port
 from eventflow_assets_tests.helpers import delete_all_topics
 
 
+@contextmanager
+def running(service_class, prefix: str):
+    """A started embedded service in a new temporary folder, stopped and removed afterwards.
+
+    Not under pytest's basetemp: every pytest session chmods that tree to 0700, which would lock
+    out the unprivileged user PostgreSQL runs as when the suite runs as root.
+    """
+    state = Path(tempfile.mkdtemp(prefix=prefix))
+    service = service_class(state, free_port())
+    service.start()
+    try:
+        yield service
+    finally:
+        service.stop()
+        shutil.rmtree(state, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def postgres_server():
-    # Not under pytest's basetemp: every pytest session chmods that tree to 0700, which would
-    # lock out the unprivileged user PostgreSQL runs as when the suite runs as root.
-    state = Path(tempfile.mkdtemp(prefix="eventflow-test-postgres-"))
-    server = EmbeddedPostgres(state, free_port())
-    server.start()
-    yield server
-    server.stop()
-    shutil.rmtree(state, ignore_errors=True)
+    with running(EmbeddedPostgres, "eventflow-test-postgres-") as server:
+        yield server
+
+
+@pytest.fixture
+def own_postgres():
+    """A PostgreSQL of this test's own, for tests that stop or restart it."""
+    with running(EmbeddedPostgres, "eventflow-test-own-postgres-") as server:
+        yield server
 
 
 @pytest.fixture
@@ -45,12 +64,8 @@ def pg_url(postgres_server):
 
 @pytest.fixture(scope="session")
 def kafka_cluster():
-    state = Path(tempfile.mkdtemp(prefix="eventflow-test-kafka-"))
-    broker = EmbeddedKafka(state, free_port())
-    broker.start()
-    yield broker
-    broker.stop()
-    shutil.rmtree(state, ignore_errors=True)
+    with running(EmbeddedKafka, "eventflow-test-kafka-") as broker:
+        yield broker
 
 
 @pytest.fixture
@@ -61,12 +76,10 @@ def kafka_broker(kafka_cluster):
 
 
 @pytest.fixture
-def own_kafka_broker(tmp_path):
+def own_kafka_broker():
     """A broker of this test's own, for tests that stop or restart it."""
-    broker = EmbeddedKafka(tmp_path / "kafka", free_port())
-    broker.start()
-    yield broker
-    broker.stop()
+    with running(EmbeddedKafka, "eventflow-test-own-kafka-") as broker:
+        yield broker
 
 
 @pytest.fixture

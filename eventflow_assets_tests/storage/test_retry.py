@@ -2,20 +2,15 @@
 mid-transaction and a restart are absorbed with nothing lost or doubled; an outage longer than
 the bound is one clear error."""
 
-import shutil
-import tempfile
 import threading
 import time
 from datetime import datetime, timezone
 from decimal import Decimal
-from pathlib import Path
 
 import psycopg
 import pyarrow as pa
 import pytest
 
-from eventflow_assets.local.postgres_server import EmbeddedPostgres
-from eventflow_assets.local.processes import free_port
 from eventflow_assets.processing.sinks import ORDERS_RAW, ExactlyOnceSink
 from eventflow_assets.storage.retry import PostgresUnavailable, is_transient
 from eventflow_assets.storage.schema import apply_schema
@@ -31,17 +26,6 @@ def _orders(first: int, n: int) -> pa.Table:
         "timestamp": pa.array([TS] * n, pa.timestamp("us", tz="UTC")),
         "kafka_partition": pa.array([0] * n, pa.int32()), "kafka_offset": pa.array(range(first, first + n), pa.int64()),
     })
-
-
-@pytest.fixture
-def own_postgres():
-    """A server of this test's own, to stop and restart (not under pytest's 0700 basetemp)."""
-    state = Path(tempfile.mkdtemp(prefix="eventflow-test-retry-"))
-    server = EmbeddedPostgres(state, free_port())
-    server.start()
-    yield server
-    server.stop()
-    shutil.rmtree(state, ignore_errors=True)
 
 
 def test_connections_killed_mid_transaction_lose_and_double_nothing(pg_url):
