@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from eventflow_assets.orchestration.alerts import failure_alerts
 from eventflow_assets.orchestration.analytics_assets import analytics_assets, global_analytics_job, revenue_trends_job
 from eventflow_assets.orchestration.analytics_sensors import finalized_windows, global_analytics_refresh
 from eventflow_assets.orchestration.checks import sink_checks
@@ -18,7 +19,7 @@ defs = dg.Definitions(
     assets=[*topic_assets, *table_assets, currency_rates, *analytics_assets],
     asset_checks=sink_checks,
     jobs=[streaming_job, producer_job, sink_checks_job, revenue_trends_job, global_analytics_job],
-    sensors=[streaming_supervisor, topic_observations, finalized_windows, global_analytics_refresh],
+    sensors=[streaming_supervisor, topic_observations, finalized_windows, global_analytics_refresh, failure_alerts],
     schedules=[sink_checks_schedule, global_analytics_schedule],
     # streaming_job binds its own session, named eventflow-streaming (orchestration/streaming.py).
     resources={"eventflow": EventFlowEndpoints(),

@@ -29,7 +29,7 @@ def test_definitions_hold_exactly_the_documented_objects():
     assert {j.name for j in repo.get_all_jobs() if not j.name.startswith("__")} == {
         "streaming_job", "producer_job", "sink_checks_job", "revenue_trends_job", "global_analytics_job"}
     assert {s.name for s in repo.sensor_defs} == {"streaming_supervisor", "topic_observations", "finalized_windows",
-                                                  "global_analytics_refresh"}
+                                                  "global_analytics_refresh", "failure_alerts"}
     assert {s.name for s in repo.schedule_defs} == {"sink_checks_schedule", "global_analytics_schedule"}
     assert set(graph.asset_check_keys) == {
         dg.AssetCheckKey(_key("revenue_by_currency_5min"), "agrees_with_orders_raw"),
