@@ -16,6 +16,7 @@ from eventflow_assets.ingestion.generator import Anomalies, EventGenerator
 from eventflow_assets.ingestion.producer import DEFAULT_DELAY_MS, ProduceStats, produce
 from eventflow_assets.ingestion.topics import provision_topics
 from eventflow_assets.local.kafka_broker import KAFKA_VERSION
+from eventflow_assets.local.spark_cluster import DEFAULT_MASTER_PORT
 from eventflow_assets.local.stack import (
     DEFAULT_KAFKA_PORT,
     DEFAULT_POSTGRES_PORT,
@@ -85,6 +86,11 @@ def _add_service_options(p: argparse.ArgumentParser) -> None:
                    help="embedded Kafka nodes: 1, or 3 (topics replicated 3 times, min.insync.replicas=2)")
     p.add_argument("--postgres-port", type=int, default=DEFAULT_POSTGRES_PORT,
                    help=f"port of the embedded PostgreSQL on 127.0.0.1 (default {DEFAULT_POSTGRES_PORT})")
+    p.add_argument("--spark-workers", type=_non_negative_int, default=0, metavar="N",
+                   help="also run a Spark standalone cluster: a master and N workers of 1 core each, on 127.0.0.1; "
+                        "the stream and the analytics then run on it (default 0: no cluster, Spark runs local[2])")
+    p.add_argument("--spark-master-port", type=int, default=DEFAULT_MASTER_PORT,
+                   help=f"port of that cluster's master (default {DEFAULT_MASTER_PORT})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -271,7 +277,8 @@ def cmd_up(args, settings: Settings) -> int:
     dashboard.check_port()
     stop = _stop_on_signals()
     stats = None
-    with LocalStack(settings, args.kafka_port, args.postgres_port, args.kafka_brokers) as stack:
+    with LocalStack(settings, args.kafka_port, args.postgres_port, args.kafka_brokers,
+                    spark_workers=args.spark_workers, spark_master_port=args.spark_master_port) as stack:
         ep = stack.endpoints
         _provision(stack, settings, args.replication_factor)
         dagster.env = _dagster_env(ep, settings, dagster_home, streaming=not args.no_streaming)
@@ -319,6 +326,10 @@ def _provision(stack: LocalStack, settings: Settings, replication_factor: int | 
               f"{'s' if stack.kafka.brokers > 1 else ''}, logs {settings.home / 'logs'})" if stack.kafka else ""
     print(f"Kafka:      {ep.kafka_bootstrap_servers}{brokers}")
     print(f"PostgreSQL: {redact_url(ep.postgres_url)}{'  (embedded)' if stack.postgres else ''}")
+    if stack.spark:
+        print(f"Spark:      {stack.spark.master_url}  (master UI {stack.spark.master_ui}; "
+              f"{stack.spark.workers} worker{'s' if stack.spark.workers > 1 else ''}: "
+              f"{', '.join(stack.spark.worker_uis)})")
     print(f"state:      {settings.home}")
     topics = provision_topics(ep.kafka_config(), replication_factor=replication_factor)
     print("topics:     " + ", ".join(f"{t} ({s})" for t, s in topics.items()))
@@ -331,7 +342,8 @@ def cmd_services(args, settings: Settings) -> int:
         raise EventFlowError(f"nothing to run: {BOOTSTRAP_VAR} and {POSTGRES_VAR} are both set, so there is no "
                              "embedded service to start; unset one to run it locally")
     stop = _stop_on_signals()
-    with LocalStack(settings, args.kafka_port, args.postgres_port, args.kafka_brokers) as stack:
+    with LocalStack(settings, args.kafka_port, args.postgres_port, args.kafka_brokers,
+                    spark_workers=args.spark_workers, spark_master_port=args.spark_master_port) as stack:
         _provision(stack, settings)
         print('running; in another shell: eval "$(eventflow env)"; Ctrl-C stops the services', flush=True)
         while not stop.wait(1.0):

@@ -19,7 +19,8 @@ from eventflow_assets.errors import EventFlowError
 from eventflow_assets.ingestion.kafka_clients import jvm_properties
 from eventflow_assets.local.kafka_broker import EmbeddedKafka, ScramUser
 from eventflow_assets.local.postgres_server import EmbeddedPostgres
-from eventflow_assets.settings import BOOTSTRAP_VAR, KAFKA_PREFIX, POSTGRES_VAR, Settings
+from eventflow_assets.local.spark_cluster import DEFAULT_MASTER_PORT, SparkCluster
+from eventflow_assets.settings import BOOTSTRAP_VAR, KAFKA_PREFIX, POSTGRES_VAR, SPARK_MASTER_VAR, Settings
 
 DEFAULT_KAFKA_PORT = 9092
 DEFAULT_POSTGRES_PORT = 5432
@@ -48,12 +49,15 @@ class LocalStack:
 
     def __init__(self, settings: Settings, kafka_port: int = DEFAULT_KAFKA_PORT,
                  postgres_port: int = DEFAULT_POSTGRES_PORT, kafka_brokers: int = 1,
-                 kafka_scram: ScramUser | None = None):
+                 kafka_scram: ScramUser | None = None, spark_workers: int = 0,
+                 spark_master_port: int = DEFAULT_MASTER_PORT):
         self.settings = settings
         self.kafka = (EmbeddedKafka(settings.home / "kafka", kafka_port, kafka_brokers, settings.home / "logs",
                                     kafka_scram) if settings.uses_embedded_kafka else None)
         self.postgres = (EmbeddedPostgres(settings.home / "postgres", postgres_port)
                          if settings.uses_embedded_postgres else None)
+        self.spark = (SparkCluster(settings.home / "spark", settings.home / "logs", spark_workers, spark_master_port)
+                      if spark_workers else None)
         self._lock_file = None
         self.endpoints: Endpoints | None = None
 
@@ -77,6 +81,8 @@ class LocalStack:
                 self.postgres.start()
             if self.kafka is not None:
                 self.kafka.start()
+            if self.spark is not None:
+                self.spark.start()
         except BaseException:
             self.stop()
             raise
@@ -96,6 +102,7 @@ class LocalStack:
         with os.fdopen(fd, "w") as fh:
             json.dump({"pid": os.getpid(), "kafka_bootstrap_servers": self.endpoints.kafka_bootstrap_servers,
                        "kafka_properties": kafka_properties if self.kafka else {},
+                       "spark_master": self.spark.master_url if self.spark else None,
                        "postgres_url": self.endpoints.postgres_url,
                        "dagster_postgres_url": self.endpoints.dagster_postgres_url}, fh)
         return self.endpoints
@@ -106,9 +113,13 @@ class LocalStack:
                 if proc.poll() is not None]
         if self.postgres is not None and self.postgres.proc is not None and self.postgres.proc.poll() is not None:
             dead.append("PostgreSQL")
+        if self.spark is not None and any(p.poll() is not None for p in self.spark.procs):
+            dead.append("a Spark daemon")
         return dead
 
     def stop(self) -> None:
+        if self.spark is not None:
+            self.spark.stop()
         if self.kafka is not None:
             self.kafka.stop()
         if self.postgres is not None:
@@ -165,7 +176,17 @@ def env_exports(state: dict) -> list[tuple[str, str]]:
     pairs = [(BOOTSTRAP_VAR, state["kafka_bootstrap_servers"]), (POSTGRES_VAR, state["postgres_url"])]
     pairs += [(KAFKA_PREFIX + name.upper().replace(".", "_"), value)
               for name, value in sorted(state.get("kafka_properties", {}).items())]
+    if state.get("spark_master"):
+        pairs.append((SPARK_MASTER_VAR, state["spark_master"]))
     return pairs
+
+
+def spark_master(settings: Settings) -> str | None:
+    """EVENTFLOW_SPARK_MASTER, else the master of a local cluster running on this home, else None."""
+    if settings.spark_master:
+        return settings.spark_master
+    state = running_stack_state(settings.home)
+    return state.get("spark_master") if state else None
 
 
 def resolve_endpoints(settings: Settings) -> Endpoints:

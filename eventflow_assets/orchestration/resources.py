@@ -10,7 +10,7 @@ import dagster as dg
 from dagster_pyspark import PySparkResource
 from dagster_pyspark.resources import spark_session_from_config
 
-from eventflow_assets.local.stack import Endpoints, resolve_endpoints
+from eventflow_assets.local.stack import Endpoints, resolve_endpoints, spark_master
 from eventflow_assets.processing.kafka_source import KafkaDataSource
 from eventflow_assets.processing.spark import DEFAULT_MASTER, DEFAULTS, with_spark_jars
 from eventflow_assets.settings import Settings
@@ -49,7 +49,7 @@ class EventFlowPySpark(PySparkResource):
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
         conf = dict(self.spark_config)
-        conf.setdefault("spark.master", Settings.from_env().spark_master or DEFAULT_MASTER)
+        conf.setdefault("spark.master", spark_master(Settings.from_env()) or DEFAULT_MASTER)
         # Jars are resolved when a run starts, not when the definitions load (that may download).
         self._spark_session = spark_session_from_config(with_spark_jars(conf))
         self.spark_session.sparkContext.setLogLevel("WARN")

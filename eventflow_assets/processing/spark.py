@@ -59,22 +59,23 @@ def build_spark_session(app_name: str = "eventflow", master: str | None = None,
                         conf: dict | None = None) -> SparkSession:
     """A session with the connectors on its classpath and the ``eventflow_kafka`` source registered.
 
-    ``conf`` overrides the defaults. Without ``master``: EVENTFLOW_SPARK_MASTER, else what
-    spark-submit (or PYSPARK_SUBMIT_ARGS) chose, else ``local[2]``. Python workers run this
+    ``conf`` overrides the defaults. Without ``master``: what spark-submit (or PYSPARK_SUBMIT_ARGS)
+    chose, else EVENTFLOW_SPARK_MASTER, else the local cluster of ``eventflow services
+    --spark-workers N`` running on this home, else ``local[2]``. Python workers run this
     interpreter unless PYSPARK_PYTHON says otherwise; otherwise they would start the system
     Python, which lacks our packages.
     """
+    from eventflow_assets.local.stack import spark_master
     from eventflow_assets.settings import Settings
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     os.environ.setdefault("SPARK_AUTH_SOCKET_TIMEOUT", "120")  # the driver side of the same sockets
     settings = with_spark_jars({**DEFAULTS, **(conf or {})})
-    master = master or Settings.from_env().spark_master
     launched_with_master = "PYSPARK_GATEWAY_PORT" in os.environ \
         or "--master" in os.environ.get("PYSPARK_SUBMIT_ARGS", "")
     if master is None and not launched_with_master:
-        master = DEFAULT_MASTER
+        master = spark_master(Settings.from_env()) or DEFAULT_MASTER
     builder = SparkSession.builder.appName(app_name)
     if master is not None:
         builder = builder.master(master)
