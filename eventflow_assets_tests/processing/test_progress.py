@@ -29,5 +29,6 @@ def test_a_watermark_beyond_the_year_9999_still_records_the_batch(caplog):
     with caplog.at_level(logging.WARNING, "eventflow.progress"):
         row = progress_row(_progress("+10000-11-20T09:53:00.000Z"))
     assert row == {"query_name": "orders_raw", "checkpoint_id": "q-1", "batch_id": 3, "watermark": None,
-                   "input_rows": 5, "late_rows": 4, "rejected_rows": 2, "duration_ms": 120, "lag": {"orders:0": 2}}
+                   "input_rows": 5, "late_rows": 4, "rejected_rows": 2, "duration_ms": 120, "lag": {"orders:0": 2},
+                   "read_offsets": {"orders:0": 7}}
     assert "+10000-11-20T09:53:00.000Z" in caplog.text
