@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import psutil
@@ -88,12 +89,26 @@ FIELDS = {
 }
 
 
-def contract_violation(topic: str, raw: bytes) -> str | None:
-    """Why a record breaks CONTRACTS.md, or None; written from the contract, not from the code."""
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")  # Python's json accepts NaN and Infinity; JSON does not
+
+
+def contract_violation(topic: str, raw: bytes | None, now: datetime | None = None) -> str | None:
+    """Why a record breaks CONTRACTS.md, or None; written from the contract, not from the code.
+
+    ``now`` is the processing clock (the real one when not given): an event time more than an
+    hour ahead of it is invalid.
+    """
+    if raw is None:
+        return "not json: no value"
     try:
-        value = json.loads(raw.decode("utf-8"), parse_float=Decimal)
+        value = json.loads(raw.decode("utf-8"), parse_float=Decimal, parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError):
         return "not json"
+    except RecursionError:
+        # Nesting deeper than Python's stack; the parser (Jackson) stops at 1000 levels. The
+        # contract sets no depth: both rejecting what neither can read is an implementation limit.
+        return "not json: nested too deeply"
     if not isinstance(value, dict):
         return "not an object"
     missing = FIELDS[topic] - value.keys()
@@ -104,6 +119,12 @@ def contract_violation(topic: str, raw: bytes) -> str | None:
             return f"{name} not a string"
     if not _TS.match(value["timestamp"]):
         return "bad timestamp"
+    try:
+        stamp = datetime.strptime(value["timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    except ValueError:  # no such date or time: 2026-02-30, 24:00
+        return "bad timestamp"
+    if stamp > (now or datetime.now(UTC)) + timedelta(hours=1):
+        return "bad timestamp: more than an hour ahead"
     if not _UUID.match(value.get("eventId", value.get("orderId", ""))):
         return "bad id"
     if topic == "user-events" and value["eventType"] not in ("LOGIN", "LOGOUT", "SIGNUP"):
@@ -114,6 +135,8 @@ def contract_violation(topic: str, raw: bytes) -> str | None:
             return "price not a number"
         if price <= 0 or Decimal(price).as_tuple().exponent < -2:
             return "bad price"
+        if price >= 10 ** 10:
+            return "bad price: does not fit numeric(12,2)"
         if value["currency"] not in ("USD", "EUR", "GBP", "CAD", "AUD"):
             return "bad currency"
     return None
