@@ -17,7 +17,7 @@ from dash.dependencies import Input, Output
 
 from eventflow_assets.dashboard import figures
 from eventflow_assets.dashboard.queries import HEALTH_SPAN, REJECTED_SPAN, WINDOW_SPAN, Snapshot, read_snapshot
-from eventflow_assets.errors import EventFlowError
+from eventflow_assets.errors import EventFlowError, first_line
 from eventflow_assets.storage.postgres import connect
 
 DEFAULT_REFRESH_SECONDS = 5.0
@@ -254,8 +254,7 @@ def build_app(read_url: str, dagster_url: str, refresh_seconds: float = DEFAULT_
         try:
             snap = read_snapshot(read_url)
         except (EventFlowError, psycopg.Error) as exc:
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            return [dash.no_update] * len(OUTPUTS) + [f"Cannot read the tables: {message}", {}]
+            return [dash.no_update] * len(OUTPUTS) + [f"Cannot read the tables: {first_line(exc)}", {}]
         return render(snap) + ["", {"display": "none"}]
 
     @app.server.route("/health")
@@ -265,7 +264,7 @@ def build_app(read_url: str, dagster_url: str, refresh_seconds: float = DEFAULT_
             with connect(read_url, connect_timeout=5) as conn:
                 conn.execute("SELECT 1")
         except (EventFlowError, psycopg.Error) as exc:
-            return f"cannot read PostgreSQL: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}\n", 503
+            return f"cannot read PostgreSQL: {first_line(exc)}\n", 503
         return "ok\n", 200
 
     return app

@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 import dagster as dg
 import psycopg
 
-from eventflow_assets.errors import EventFlowError
+from eventflow_assets.errors import EventFlowError, first_line
 from eventflow_assets.orchestration.analytics_assets import (GLOBAL_JOB, global_analytics_job,
                                                              revenue_trends_job)
 from eventflow_assets.orchestration.probes import earliest_revenue_window, latest_watermark
@@ -54,8 +54,7 @@ def _fmt(ts: datetime) -> str:
 
 
 def _problem(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return first_line(exc)
 
 
 @dg.sensor(name=WINDOW_SENSOR, job=revenue_trends_job, minimum_interval_seconds=15,

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import yaml
 
-from eventflow_assets.errors import EventFlowError
+from eventflow_assets.errors import EventFlowError, first_line
 
 MAX_CONCURRENT_RUNS = 4
 # postgres_db key -> variable, as in deploy/dagster.yaml.
@@ -86,8 +86,7 @@ def open_instance(dagster_home: Path, env: dict[str, str]):
     try:
         return DagsterInstance.from_config(str(dagster_home))
     except Exception as exc:  # noqa: BLE001 - any storage error: one line for the user
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise EventFlowError(f"cannot open the Dagster instance in {dagster_home}: {first}") from None
+        raise EventFlowError(f"cannot open the Dagster instance in {dagster_home}: {first_line(exc)}") from None
 
 
 def unfinished_runs(instance) -> list:

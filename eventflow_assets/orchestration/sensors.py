@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 import dagster as dg
 import psycopg
 
-from eventflow_assets.errors import EventFlowError
+from eventflow_assets.errors import EventFlowError, first_line
 from eventflow_assets.ingestion.events import TOPIC_NAMES
 from eventflow_assets.orchestration.probes import stream_lag, topic_ranges
 from eventflow_assets.orchestration.resources import EventFlowEndpoints
@@ -102,7 +102,7 @@ def topic_observations(context: dg.SensorEvaluationContext, eventflow: EventFlow
     try:
         lag = stream_lag(endpoints.postgres_url)
     except (EventFlowError, psycopg.Error) as exc:
-        context.log.warning(f"no streaming lag: {str(exc).strip().splitlines()[0]}")
+        context.log.warning(f"no streaming lag: {first_line(exc)}")
         lag = {}
     now = _clock()
     cursor = json.loads(context.cursor) if context.cursor else {}

@@ -9,7 +9,7 @@ import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from eventflow_assets.errors import EventFlowError
+from eventflow_assets.errors import EventFlowError, first_line
 from eventflow_assets.settings import redact_url, validate_postgres_url
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
@@ -24,8 +24,7 @@ def connect(url: str, *, autocommit: bool = False, connect_timeout: int = 10) ->
     try:
         return psycopg.connect(url, autocommit=autocommit, connect_timeout=connect_timeout)
     except psycopg.OperationalError as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise PostgresUnreachable(f"cannot connect to PostgreSQL at {redact_url(url)}: {first_line}") from None
+        raise PostgresUnreachable(f"cannot connect to PostgreSQL at {redact_url(url)}: {first_line(exc)}") from None
     except psycopg.ProgrammingError as exc:
         raise EventFlowError(f"invalid PostgreSQL URL {redact_url(url)}: {exc}") from None
 

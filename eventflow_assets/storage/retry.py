@@ -15,7 +15,7 @@ from typing import TypeVar
 import psycopg
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
 
-from eventflow_assets.errors import EventFlowError
+from eventflow_assets.errors import EventFlowError, first_line
 from eventflow_assets.storage.postgres import PostgresUnreachable
 
 log = logging.getLogger("eventflow.retry")
@@ -43,12 +43,7 @@ def is_transient(exc: BaseException) -> bool:
 def _log_retry(state: RetryCallState) -> None:
     exc = state.outcome.exception() if state.outcome else None
     log.warning("PostgreSQL fault (attempt %d, retrying in %.1fs): %s", state.attempt_number,
-                state.next_action.sleep if state.next_action else 0.0, first_line(exc))
-
-
-def first_line(exc: BaseException | None) -> str:
-    text = str(exc).strip() if exc is not None else ""
-    return text.splitlines()[0] if text else type(exc).__name__
+                state.next_action.sleep if state.next_action else 0.0, first_line(exc) if exc else "?")
 
 
 def with_retries(what: str, work: Callable[[], T], retry_for_s: float | None = None) -> T:
