@@ -97,7 +97,7 @@ def test_dies_with_its_parent_even_by_sigkill(pg_url, tmp_path):
                               env=env, stdout=subprocess.PIPE, text=True)
     try:
         child = psutil.Process(int(parent.stdout.readline()))
-        assert wait_for_port("127.0.0.1", port, 5)
+        assert wait_for_port("127.0.0.1", port, 60)  # start-up is not what this test measures
         parent.send_signal(signal.SIGKILL)
         parent.wait(10)
         child.wait(30)  # psutil.TimeoutExpired if it outlived its parent
