@@ -102,8 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="run the platform until Ctrl-C",
                         description="Start embedded Kafka and PostgreSQL unless configured, provision the topics "
                                     "and the schema, start Dagster (`dg dev`: UI, daemon, and the sensor that "
-                                    "keeps streaming_job running) and the event producer until Ctrl-C, which "
-                                    "stops all of it.", epilog=ENVIRONMENT_HELP,
+                                    "keeps streaming_job running), the live dashboard (--dashboard-port), with "
+                                    "--spark-workers N a local Spark cluster, and the event producer until "
+                                    "Ctrl-C, which stops all of it.", epilog=ENVIRONMENT_HELP,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_service_options(up)
     up.add_argument("--dagster-port", type=int, default=DEFAULT_DAGSTER_PORT,
