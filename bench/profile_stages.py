@@ -10,7 +10,8 @@ written to Spark's `noop` sink, best of three runs each:
   + text      the value as text, the strict one-JSON-value check (SHA-256 digest, wrapped parse)
   + parse     the whole parse: fields, types, range checks, reject reason (processing/parsing.py)
   + dedup     dropDuplicates by order id (batch mode: a shuffle, not the streaming state store)
-  + window    the 5-minute revenue aggregation by currency
+  rows        what the orders query hands its sink: parse, dedup (valid orders by id, rejects
+              by position), window start and end, reject columns (processing/queries.topic_rows)
 
 and prints microseconds of wall time per record for each (two cores, so CPU is up to twice
 that). The differences between lines are each stage's cost.
@@ -33,7 +34,7 @@ from eventflow_assets.ingestion.topics import provision_topics
 from eventflow_assets.local.kafka_broker import EmbeddedKafka
 from eventflow_assets.local.processes import free_port
 from eventflow_assets.processing import parsing
-from eventflow_assets.processing.queries import StreamConfig, revenue_by_currency
+from eventflow_assets.processing.queries import StreamConfig, topic_rows
 from eventflow_assets.processing.spark import build_spark_session
 
 
@@ -71,7 +72,7 @@ def main() -> int:
         cfg = StreamConfig()
         stages = [("read", raw), ("+ text, strict JSON check", strict), ("+ parse (all rules)", parsed),
                   ("+ dedup by order id", valid.dropDuplicates(["order_id"])),
-                  ("+ 5-min window by currency", revenue_by_currency(valid, cfg.watermark, cfg.window))]
+                  ("the orders query's rows", topic_rows(parsed, ORDERS, cfg.watermark, cfg.window))]
         print(f"{stats.delivered:,} events published, {orders:,} orders; wall time per order record, best of 3:")
         for name, frame in stages:
             seconds = _best_of(3, frame)

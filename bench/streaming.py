@@ -116,7 +116,7 @@ def _wait_for_first_batches(url: str, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with psycopg.connect(url) as conn:
-            if conn.execute("SELECT count(DISTINCT query_name) FROM stream_progress").fetchone()[0] == 4:
+            if conn.execute("SELECT count(DISTINCT query_name) FROM stream_progress").fetchone()[0] == 3:
                 return
         time.sleep(1)
     raise RuntimeError("the streaming job did not start")

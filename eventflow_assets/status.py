@@ -13,8 +13,9 @@ from eventflow_assets.local.stack import Endpoints
 from eventflow_assets.processing.queries import QUERY_NAMES
 from eventflow_assets.storage.postgres import connect
 from eventflow_assets.storage.schema import apply_schema
+from eventflow_assets.storage.tables import SINK_TABLES
 
-TABLES = ("orders_raw", "revenue_by_currency_5min", "conversion_funnel_5min", "rejected_events")
+TABLES = SINK_TABLES
 STALE_AFTER = timedelta(minutes=2)
 ANALYTICS = ("analytics_revenue_trends", "analytics_top_revenue_by_currency", "analytics_conversion_rates",
              "analytics_user_segments")

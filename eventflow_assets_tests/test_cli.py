@@ -114,12 +114,10 @@ def test_status_reports_topics_and_tables(kafka_broker, pg_url, tmp_path):
         **{t: {"rows": 0, "computed_at": None} for t in ("analytics_top_revenue_by_currency",
                                                          "analytics_conversion_rates", "analytics_user_segments")}}
     assert report["health"] == {"exit_status": 1, "problems": [
-        f"{q}: no micro-batch recorded yet" for q in ("orders_raw", "revenue_by_currency_5min",
-                                                      "conversion_funnel_5min", "rejected_events")]}
+        f"{q}: no micro-batch recorded yet" for q in ("user-events", "product-view", "orders")]}
     text = run("status", env=env)
     assert text.returncode == 1
-    assert "orders_raw" in text.stdout and "no micro-batch recorded yet" in text.stdout
-    assert "Health: STALE (exit status 1)\n  orders_raw: no micro-batch recorded yet\n" in text.stdout
+    assert "Health: STALE (exit status 1)\n  user-events: no micro-batch recorded yet\n" in text.stdout
     assert "  analytics_revenue_trends           0  computed never\n" in text.stdout
 
 

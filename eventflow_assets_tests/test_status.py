@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 from eventflow_assets.status import health, waiting
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
-QUERIES = ("orders_raw", "revenue_by_currency_5min", "conversion_funnel_5min", "rejected_events")
+QUERIES = ("user-events", "product-view", "orders")  # one per topic
 
 
 def report(**per_query) -> dict:
@@ -28,11 +28,11 @@ def test_fresh_or_idle_queries_are_healthy():
 
 def test_a_query_behind_for_two_minutes_or_never_run_is_stale():
     per_query = {q: (30, 0) for q in QUERIES}
-    per_query["orders_raw"] = (121, 1_234)
-    del per_query["rejected_events"]
+    per_query["orders"] = (121, 1_234)
+    del per_query["user-events"]
     assert health(report(**per_query), NOW) == (1, [
-        "orders_raw: 1,234 records waiting, last batch 2 min ago",
-        "rejected_events: no micro-batch recorded yet"])
-    per_query["rejected_events"] = (120, 5)  # exactly two minutes: not yet stale
-    per_query["orders_raw"] = (30, 0)
+        "user-events: no micro-batch recorded yet",
+        "orders: 1,234 records waiting, last batch 2 min ago"])
+    per_query["user-events"] = (120, 5)  # exactly two minutes: not yet stale
+    per_query["orders"] = (30, 0)
     assert health(report(**per_query), NOW) == (0, [])

@@ -1,4 +1,4 @@
-"""The seed's StreamingApp: three streaming queries (plus rejected records) into PostgreSQL.
+"""The seed's StreamingApp: one streaming query per topic, into PostgreSQL (docs/streaming.md).
 
     python jobs/streaming_app.py [--available-now] [options]
     spark-submit jobs/streaming_app.py [--available-now] [options]

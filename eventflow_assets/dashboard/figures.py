@@ -13,8 +13,7 @@ PALETTE = ("#2563eb", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6", "#06b6d4", "#e
 CURRENCY_COLORS = {"USD": PALETTE[0], "EUR": PALETTE[1], "GBP": PALETTE[2], "CAD": PALETTE[3], "AUD": PALETTE[4]}
 SEGMENT_COLORS = {"VIP": "#7c3aed", "Premium": "#2563eb", "Regular": "#10b981", "New": "#94a3b8"}
 TOPIC_COLORS = {"orders": PALETTE[0], "product-view": PALETTE[2], "user-events": PALETTE[4]}
-QUERY_COLORS = {"orders_raw": PALETTE[0], "revenue_by_currency_5min": PALETTE[1], "conversion_funnel_5min": PALETTE[2],
-                "rejected_events": PALETTE[3]}
+QUERY_COLORS = TOPIC_COLORS  # one streaming query per topic, named after it
 WINDOW = timedelta(minutes=5)
 BAR_WIDTH_MS = 0.8 * WINDOW.total_seconds() * 1000  # a bar covers most of its window, however few are shown
 

@@ -17,13 +17,12 @@ from decimal import Decimal
 import psycopg
 from psycopg.rows import dict_row
 
+from eventflow_assets.ingestion.events import TOPIC_NAMES
 from eventflow_assets.storage.postgres import connect, read_sql
 
-# The stream's queries (processing/queries.py QUERY_NAMES; not imported: that module needs Spark).
-QUERIES = ("orders_raw", "revenue_by_currency_5min", "conversion_funnel_5min", "rejected_events")
-# It reads every record of the three topics: its progress tells each topic's throughput and
-# the share of records rejected.
-ALL_RECORDS_QUERY = "rejected_events"
+# The stream's queries: one per topic, named after it (processing/queries.py QUERY_NAMES; not
+# imported: that module needs Spark). Together they read every record of the three topics.
+QUERIES = TOPIC_NAMES
 
 WINDOW_SPAN = timedelta(hours=3)
 HEALTH_SPAN = timedelta(minutes=30)
@@ -70,16 +69,16 @@ def stream_history(conn: psycopg.Connection, span: timedelta = HEALTH_SPAN, quer
     return _rows(conn, "stream_history", {"queries": list(queries), "span": span, "limit": limit})
 
 
-def topic_throughput(conn: psycopg.Connection, span: timedelta = HEALTH_SPAN, query: str = ALL_RECORDS_QUERY,
+def topic_throughput(conn: psycopg.Connection, span: timedelta = HEALTH_SPAN, queries: tuple[str, ...] = QUERIES,
                      limit: int = MAX_BATCHES) -> list[dict]:
-    """Events/s per topic between consecutive batches of ``query``."""
-    return _rows(conn, "topic_throughput", {"query": query, "span": span, "limit": limit})
+    """Events/s per topic between consecutive batches of the query reading it."""
+    return _rows(conn, "topic_throughput", {"queries": list(queries), "span": span, "limit": limit})
 
 
 def rejected_rate(conn: psycopg.Connection, span: timedelta = REJECTED_SPAN,
-                  query: str = ALL_RECORDS_QUERY) -> dict:
-    """``{"rejected": n, "records": n}`` read by ``query`` over ``span``."""
-    return _rows(conn, "rejected_rate", {"query": query, "span": span})[0]
+                  queries: tuple[str, ...] = QUERIES) -> dict:
+    """``{"rejected": n, "records": n}`` read by ``queries`` over ``span``."""
+    return _rows(conn, "rejected_rate", {"queries": list(queries), "span": span})[0]
 
 
 def rejected_reasons(conn: psycopg.Connection, span: timedelta = REJECTED_SPAN, limit: int = 5,

@@ -7,6 +7,7 @@ replication the cluster can give: 3 on three brokers or more, else one per broke
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaException
@@ -71,6 +72,7 @@ def provision_topics(kafka_config: dict, specs=TOPICS, replication_factor: int |
                 if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":  # a concurrent provisioner won the race
                     raise EventFlowError(f"could not create topic {name!r}: {exc.args[0].str()}") from None
                 result[name] = "exists"
+        _wait_until_listed(admin, [s.name for s in missing], timeout)
     problems = verify_topics(kafka_config, specs, timeout)
     if problems:
         raise TopicMismatchError(
@@ -79,6 +81,13 @@ def provision_topics(kafka_config: dict, specs=TOPICS, replication_factor: int |
             + "\nrecreate them, or point EVENTFLOW_KAFKA_BOOTSTRAP_SERVERS at another cluster"
         )
     return result
+
+
+def _wait_until_listed(admin, names: list[str], timeout: float) -> None:
+    """A topic just created can be missing from a broker's metadata for a moment: wait for it."""
+    deadline = time.monotonic() + timeout
+    while set(names) - set(admin.list_topics(timeout=timeout).topics) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def verify_topics(kafka_config: dict, specs=TOPICS, timeout: float = 15.0) -> list[str]:

@@ -26,7 +26,7 @@ from eventflow_assets.orchestration.metadata import count, preview, total
 from eventflow_assets.orchestration.resources import EventFlowEndpoints, EventFlowPySpark
 from eventflow_assets.orchestration.table_assets import CURRENCY_RATES, table_key
 from eventflow_assets.orchestration.windows import WINDOW, five_minute_windows
-from eventflow_assets.processing.queries import Q_FUNNEL, Q_ORDERS_RAW, Q_REVENUE
+from eventflow_assets.storage.tables import FUNNEL, ORDERS_RAW, REVENUE
 
 # At most one analytics run at a time, however launched (sensor, schedule, UI materialize or
 # backfill): each starts a Spark JVM next to the stream's on a small machine. Every analytics
@@ -71,7 +71,7 @@ def _money_metadata(rows: pa.Table, sort_by: list, orders: str, usd: str, prefix
 
 
 _RATES = table_key(CURRENCY_RATES)
-_REVENUE = table_key(Q_REVENUE)
+_REVENUE = table_key(REVENUE)
 _FIVE_MIN, _HOURLY, _DAILY, _USD = (TRENDS_TABLES[k] for k in ("five_min", "hourly", "daily", "usd"))
 
 TREND_SPECS = [
@@ -128,7 +128,7 @@ def top_revenue_by_currency(context: dg.AssetExecutionContext, eventflow: EventF
         "currencies": rows.num_rows})
 
 
-@dg.asset(key=table_key(CONVERSION_TABLE), deps=[table_key(Q_FUNNEL)], group_name=ANALYTICS, pool=SPARK_POOL,
+@dg.asset(key=table_key(CONVERSION_TABLE), deps=[table_key(FUNNEL)], group_name=ANALYTICS, pool=SPARK_POOL,
           kinds={"spark", "postgres"}, metadata={"dagster/table_name": CONVERSION_TABLE},
           description=f"PostgreSQL table `{CONVERSION_TABLE}`: per user over all windows, orders / views x 100 "
                       "(NULL when the user has no views).")
@@ -146,7 +146,7 @@ def conversion_rates(context: dg.AssetExecutionContext, eventflow: EventFlowEndp
 
 
 @dg.multi_asset(name="user_segments", pool=SPARK_POOL, specs=[
-    _spec(SEGMENTS_TABLE, [table_key(Q_ORDERS_RAW), _RATES], "Per user: total spend in USD over orders_raw, order "
+    _spec(SEGMENTS_TABLE, [table_key(ORDERS_RAW), _RATES], "Per user: total spend in USD over orders_raw, order "
           "count and segment: VIP > 1000 USD, Premium > 500 USD, New with exactly one order, else Regular."),
     _spec(SUMMARY_TABLE, [table_key(SEGMENTS_TABLE)], "Per segment (all four, even empty): users, revenue in "
           "USD, average spend, orders."),

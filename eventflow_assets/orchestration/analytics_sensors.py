@@ -31,7 +31,7 @@ from eventflow_assets.orchestration.resources import EventFlowEndpoints
 from eventflow_assets.orchestration.sensors import ACTIVE
 from eventflow_assets.orchestration.windows import (TRENDS_START, WINDOW, final_through, final_windows, first_window,
                                                     partition_key)
-from eventflow_assets.processing.queries import Q_REVENUE
+from eventflow_assets.ingestion.events import ORDERS
 
 WINDOW_SENSOR = "finalized_windows"
 GLOBAL_SENSOR = "global_analytics_refresh"
@@ -59,16 +59,16 @@ def _problem(exc: Exception) -> str:
 
 @dg.sensor(name=WINDOW_SENSOR, job=revenue_trends_job, minimum_interval_seconds=15,
            default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Materializes the revenue_trends partition of each 5-minute window once the revenue "
+           description="Materializes the revenue_trends partition of each 5-minute window once the orders "
                        "query's watermark (stream_progress) is at or past the window's end; each window once "
                        f"(run_key = window); more than {SINGLE_WINDOW_RUNS} final at once run as one ranged run.")
 def finalized_windows(context: dg.SensorEvaluationContext, eventflow: EventFlowEndpoints):
     cursor = json.loads(context.cursor) if context.cursor else {}
     try:
         url = eventflow.endpoints().postgres_url
-        watermark = latest_watermark(url, Q_REVENUE)
+        watermark = latest_watermark(url, ORDERS)
         if watermark is None:
-            return dg.SkipReason(f"{Q_REVENUE} has no watermark yet (no order streamed)")
+            return dg.SkipReason("the orders query has no watermark yet (no order streamed)")
         if "next_window" in cursor:
             next_window = max(datetime.fromisoformat(cursor["next_window"]), TRENDS_START)
         else:
@@ -104,11 +104,11 @@ def finalized_windows(context: dg.SensorEvaluationContext, eventflow: EventFlowE
 def global_analytics_refresh(context: dg.SensorEvaluationContext, eventflow: EventFlowEndpoints):
     cursor = json.loads(context.cursor) if context.cursor else {}
     try:
-        watermark = latest_watermark(eventflow.endpoints().postgres_url, Q_REVENUE)
+        watermark = latest_watermark(eventflow.endpoints().postgres_url, ORDERS)
     except (EventFlowError, psycopg.Error) as exc:
         return dg.SkipReason(f"cannot read the stream's progress: {_problem(exc)}")
     if watermark is None:
-        return dg.SkipReason(f"{Q_REVENUE} has no watermark yet (no order streamed)")
+        return dg.SkipReason("the orders query has no watermark yet (no order streamed)")
     through = final_through(watermark)
     done = datetime.fromisoformat(cursor["final_through"]) if "final_through" in cursor else None
     if done is not None and through <= done:

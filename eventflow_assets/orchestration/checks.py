@@ -11,7 +11,7 @@ import dagster as dg
 from eventflow_assets.orchestration.probes import newest_record_before
 from eventflow_assets.orchestration.resources import EventFlowEndpoints
 from eventflow_assets.orchestration.table_assets import SINK_TABLES, table_key
-from eventflow_assets.processing.queries import Q_FUNNEL, Q_ORDERS_RAW, Q_REJECTED, Q_REVENUE
+from eventflow_assets.storage.tables import FUNNEL, ORDERS_RAW, REJECTED, REVENUE
 from eventflow_assets.storage.postgres import connect, read_sql
 from eventflow_assets.storage.schema import apply_schema
 
@@ -43,20 +43,20 @@ def _agreement(eventflow: EventFlowEndpoints, sql_name: str, unit: str) -> dg.As
                                description=f"{compared} finalized {unit} agree with orders_raw")
 
 
-@dg.asset_check(asset=table_key(Q_REVENUE), name="agrees_with_orders_raw",
+@dg.asset_check(asset=table_key(REVENUE), name="agrees_with_orders_raw",
                 description="Per finalized window and currency, total revenue and order count equal "
                             "orders_raw's sum and count.")
 def revenue_agrees_with_orders_raw(eventflow: EventFlowEndpoints) -> dg.AssetCheckResult:
     return _agreement(eventflow, "revenue_matches_orders", "(window, currency) pairs")
 
 
-@dg.asset_check(asset=table_key(Q_FUNNEL), name="agrees_with_orders_raw",
+@dg.asset_check(asset=table_key(FUNNEL), name="agrees_with_orders_raw",
                 description="Per finalized window and user, the order count equals orders_raw's.")
 def funnel_agrees_with_orders_raw(eventflow: EventFlowEndpoints) -> dg.AssetCheckResult:
     return _agreement(eventflow, "funnel_matches_orders", "(window, user) pairs")
 
 
-@dg.asset_check(asset=table_key(Q_ORDERS_RAW), name="no_duplicate_order_ids",
+@dg.asset_check(asset=table_key(ORDERS_RAW), name="no_duplicate_order_ids",
                 description="count(DISTINCT order_id) = count(*): the stream's deduplication held.")
 def no_duplicate_order_ids(eventflow: EventFlowEndpoints) -> dg.AssetCheckResult:
     ((rows, distinct, first),) = _query(eventflow, "duplicate_order_ids")
@@ -97,7 +97,7 @@ def freshness_check(table: str) -> dg.AssetChecksDefinition:
     return _fresh
 
 
-@dg.asset_check(asset=table_key(Q_REJECTED), name="rejected_rate_below_5_percent",
+@dg.asset_check(asset=table_key(REJECTED), name="rejected_rate_below_5_percent",
                 description="Less than 5% of the records read in the last hour were rejected.")
 def rejected_rate_below_threshold(eventflow: EventFlowEndpoints) -> dg.AssetCheckResult:
     ((rejected, records),) = _query(eventflow, "rejected_rate")
@@ -117,6 +117,6 @@ sink_checks = [
     revenue_agrees_with_orders_raw,
     funnel_agrees_with_orders_raw,
     no_duplicate_order_ids,
-    *(freshness_check(t) for t in (Q_ORDERS_RAW, Q_REVENUE, Q_FUNNEL)),
+    *(freshness_check(t) for t in (ORDERS_RAW, REVENUE, FUNNEL)),
     rejected_rate_below_threshold,
 ]

@@ -19,7 +19,7 @@ from pydantic import Field
 from eventflow_assets.ingestion.topics import provision_topics
 from eventflow_assets.orchestration.resources import EventFlowEndpoints, EventFlowPySpark, spark_config
 from eventflow_assets.orchestration.table_assets import table_key
-from eventflow_assets.processing.queries import StreamConfig
+from eventflow_assets.processing.queries import QUERY_TABLES, StreamConfig
 from eventflow_assets.processing.runner import run_streaming
 from eventflow_assets.storage.postgres import connect
 from eventflow_assets.storage.schema import apply_schema
@@ -43,8 +43,9 @@ class StreamingConfig(dg.Config):
                                   "jobs/streaming_app.py.")
 
 
-def _materialization(row: dict, rows_written: int) -> dg.AssetMaterialization:
+def _materialization(row: dict, table: str, rows_written: int) -> dg.AssetMaterialization:
     metadata = {
+        "query": row["query_name"],
         "batch_id": row["batch_id"],
         "rows_written": rows_written,
         "input_rows": row["input_rows"],
@@ -55,12 +56,13 @@ def _materialization(row: dict, rows_written: int) -> dg.AssetMaterialization:
     }
     if row["watermark"] is not None:
         metadata["watermark"] = dg.MetadataValue.timestamp(row["watermark"])
-    return dg.AssetMaterialization(asset_key=table_key(row["query_name"]),
-                                   description=f"micro-batch {row['batch_id']}", metadata=metadata)
+    return dg.AssetMaterialization(asset_key=table_key(table), metadata=metadata,
+                                   description=f"micro-batch {row['batch_id']} of the {row['query_name']} query")
 
 
 class BatchReporter:
-    """Turns ``stream_progress`` rows into materializations, once per (query, batch) of this run.
+    """Turns ``stream_progress`` rows into materializations of the tables each batch wrote to,
+    once per (query, batch) of this run.
 
     Batch ids are unique per query within one checkpoint, and a run uses one checkpoint.
     """
@@ -78,11 +80,12 @@ class BatchReporter:
             return
         self.reported.add(key)
         with connect(self.url) as conn:
-            found = conn.execute("SELECT output_rows FROM stream_progress WHERE query_name = %s AND batch_id = %s "
+            found = conn.execute("SELECT table_rows FROM stream_progress WHERE query_name = %s AND batch_id = %s "
                                  "ORDER BY recorded_at DESC LIMIT 1", key).fetchone()
-        rows_written = found[0] if found else 0
-        if rows_written or row["input_rows"]:
-            self.context.log_event(_materialization(row, rows_written))
+        table_rows = found[0] if found else {}
+        for table in QUERY_TABLES.get(row["query_name"], ()):
+            if table_rows.get(table):
+                self.context.log_event(_materialization(row, table, table_rows[table]))
 
     def catch_up(self) -> None:
         """Report batches recorded since the op started whose callback never arrived.

@@ -9,7 +9,7 @@ import dagster as dg
 
 from eventflow_assets.ingestion.events import ORDERS, PRODUCT_VIEW, TOPIC_NAMES
 from eventflow_assets.orchestration.groups import STORAGE
-from eventflow_assets.processing.queries import Q_FUNNEL, Q_ORDERS_RAW, Q_REJECTED, Q_REVENUE
+from eventflow_assets.storage.tables import FUNNEL, ORDERS_RAW, REJECTED, REVENUE
 
 
 def table_key(table: str) -> dg.AssetKey:
@@ -20,14 +20,14 @@ def _topic(name: str) -> dg.AssetKey:
     return dg.AssetKey(["kafka", name])
 
 
-# Streaming query name (= table name) -> (topics it reads, description).
+# Table -> (topics it is computed from, description).
 SINK_TABLES = {
-    Q_ORDERS_RAW: ((ORDERS,), "Every valid order once (deduplicated by order id within the 10-minute "
+    ORDERS_RAW: ((ORDERS,), "Every valid order once (deduplicated by order id within the 10-minute "
                               "watermark); late orders are dropped and counted in stream_progress."),
-    Q_REVENUE: ((ORDERS,), "Revenue and order count per 5-minute event-time window and currency. "
-                           "A window is final once its end is at or before the query's watermark."),
-    Q_FUNNEL: ((PRODUCT_VIEW, ORDERS), "Product views and orders per 5-minute window and user."),
-    Q_REJECTED: (TOPIC_NAMES, "Records of any topic that break the event contract, with the reason, "
+    REVENUE: ((ORDERS,), "Revenue and order count per 5-minute event-time window and currency. "
+                           "A window is final once its end is at or before the orders query's watermark."),
+    FUNNEL: ((PRODUCT_VIEW, ORDERS), "Product views and orders per 5-minute window and user."),
+    REJECTED: (TOPIC_NAMES, "Records of any topic that break the event contract, with the reason, "
                               "keyed by their Kafka position."),
 }
 

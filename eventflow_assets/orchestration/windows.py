@@ -1,6 +1,6 @@
 """Which 5-minute windows are final, as pure functions the analytics sensors build on.
 
-A window [start, start + 5 min) of ``revenue_by_currency_5min`` is final once the revenue query's
+A window [start, start + 5 min) of ``revenue_by_currency_5min`` is final once the orders query's
 watermark is at or past its end: from then on the query drops every event that would fall into
 it, so its rows can no longer change. ``stream_progress`` records the watermark each micro-batch
 ran with, after that batch committed its rows.

@@ -83,16 +83,18 @@ def record_progress(postgres_url: str, row: dict) -> None:
     with connect(postgres_url) as conn:
         conn.execute("""
             INSERT INTO stream_progress (query_name, checkpoint_id, batch_id, watermark, input_rows, output_rows,
-                                         late_rows, rejected_rows, duration_ms, lag, read_offsets)
-            VALUES (%(query_name)s, %(checkpoint_id)s, %(batch_id)s, %(watermark)s, %(input_rows)s,
-                    COALESCE((SELECT row_count FROM stream_batches WHERE query_name = %(query_name)s
-                              AND checkpoint_id = %(checkpoint_id)s AND batch_id = %(batch_id)s), 0),
-                    %(late_rows)s, %(rejected_rows)s, %(duration_ms)s, %(lag)s, %(read_offsets)s)
+                                         late_rows, rejected_rows, duration_ms, lag, read_offsets, table_rows)
+            SELECT %(query_name)s, %(checkpoint_id)s, %(batch_id)s, %(watermark)s, %(input_rows)s,
+                   COALESCE(b.row_count, 0), %(late_rows)s, %(rejected_rows)s, %(duration_ms)s, %(lag)s,
+                   %(read_offsets)s, COALESCE(b.table_rows, '{}')
+            FROM (SELECT 1) AS one
+            LEFT JOIN stream_batches b ON b.query_name = %(query_name)s AND b.checkpoint_id = %(checkpoint_id)s
+                                      AND b.batch_id = %(batch_id)s
             ON CONFLICT (query_name, checkpoint_id, batch_id) DO UPDATE SET
                 recorded_at = now(), watermark = EXCLUDED.watermark, input_rows = EXCLUDED.input_rows,
                 output_rows = EXCLUDED.output_rows, late_rows = EXCLUDED.late_rows,
                 rejected_rows = EXCLUDED.rejected_rows, duration_ms = EXCLUDED.duration_ms, lag = EXCLUDED.lag,
-                read_offsets = EXCLUDED.read_offsets""",
+                read_offsets = EXCLUDED.read_offsets, table_rows = EXCLUDED.table_rows""",
                      {**row, "lag": Jsonb(row["lag"]), "read_offsets": Jsonb(row.get("read_offsets", {}))})
 
 

@@ -1,18 +1,22 @@
-"""The seed's three streaming queries, plus one that keeps every rejected record.
+"""The streaming queries: one per topic, so that every record is read and parsed once.
 
-| query                      | reads                 | state (watermark on event time)          | sink                      |
-|----------------------------|-----------------------|------------------------------------------|---------------------------|
-| orders_raw                 | orders                | dedup by order id                         | orders_raw (append)       |
-| revenue_by_currency_5min   | orders                | dedup by order id; window x currency sum | upsert (update mode)      |
-| conversion_funnel_5min     | product-view, orders  | dedup by event id; window x user counts  | upsert (update mode)      |
-| rejected_events            | all three topics      | none                                      | rejected_events           |
+| query (= topic) | state (watermark on event time)      | one transaction per micro-batch writes                       |
+|-----------------|--------------------------------------|--------------------------------------------------------------|
+| orders          | dedup by order id within the watermark | orders_raw; revenue_by_currency_5min and the funnel's order counts, added from the orders new to orders_raw; rejects |
+| product-view    | dedup by event id within the watermark | the funnel's view counts, added per (window, user); rejects   |
+| user-events     | none                                  | rejects                                                      |
 
-Every query drops events older than its watermark (Spark counts them; ``stream_progress``
-records the count), so a late order is missing from all three tables alike. Deduplication by
-id within the watermark makes a repeated order (a producer retry upstream) count once in every
-table. Q3 cannot be Spark's full outer join of two streaming aggregations (not supported in
-update mode); a union of views and orders with conditional counts gives the same rows, which
-a test checks against a batch full outer join.
+The seed's three queries (raw orders, 5-minute revenue by currency, the per-user view/order
+funnel) are all here, computed from these two deduplicated streams: a window's revenue is the
+sum of its orders' partial sums over the batches that carried them, which is what Spark's
+update-mode aggregation would hold, without a second parse and a second state store per
+topic. Every table is written in the same transaction as the exactly-once ledger
+(``processing/sinks.py``), so a replayed batch changes nothing.
+
+A record older than its topic's watermark is dropped (Spark counts it; ``stream_progress``
+records the count), so a late order is missing from all three order tables alike. Rejected
+records travel through the same query with no event time (they cannot move the watermark or
+be late) and a dedup key of their own Kafka position, so none is merged with another.
 
 The transformations are pure DataFrame -> DataFrame functions; :func:`start_queries` wires
 them to the Kafka source and the exactly-once sinks.
@@ -21,30 +25,33 @@ them to the Kafka source and the exactly-once sinks.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
-from eventflow_assets.ingestion.events import ORDERS, PRODUCT_VIEW, TOPIC_NAMES
+from eventflow_assets.ingestion.events import ORDERS, PRODUCT_VIEW, TOPIC_NAMES, USER_EVENTS, WINDOW
 from eventflow_assets.local.stack import Endpoints
 from eventflow_assets.processing import sinks
 from eventflow_assets.processing.kafka_source import NAME as PYTHON_SOURCE
-from eventflow_assets.processing.parsing import parse, rejected, valid
+from eventflow_assets.processing.parsing import REJECT_COLUMNS, parse
+from eventflow_assets.storage.tables import FUNNEL, ORDERS_RAW, REJECTED, REVENUE
 
-Q_ORDERS_RAW = "orders_raw"
-Q_REVENUE = "revenue_by_currency_5min"
-Q_FUNNEL = "conversion_funnel_5min"
-Q_REJECTED = "rejected_events"
-QUERY_NAMES = (Q_ORDERS_RAW, Q_REVENUE, Q_FUNNEL, Q_REJECTED)
+QUERY_NAMES = TOPIC_NAMES  # one query per topic, named after it
+QUERY_TABLES = {
+    ORDERS: (ORDERS_RAW, REVENUE, FUNNEL, REJECTED),
+    PRODUCT_VIEW: (FUNNEL, REJECTED),
+    USER_EVENTS: (REJECTED,),
+}
 
 
 @dataclass(frozen=True)
 class StreamConfig:
     trigger_seconds: float = 10.0
     watermark: str = "10 minutes"
-    window: str = "5 minutes"
+    window: timedelta = WINDOW
     # The seed reads from "latest"; we start from "earliest" so a first start loses nothing
     # the topics already hold. Restarts resume from the checkpoint either way.
     starting_offsets: str = "earliest"
@@ -75,7 +82,7 @@ def read_topics(spark: SparkSession, endpoints: Endpoints, topics, config: Strea
 
 def observed_parse(records: DataFrame, topic: str) -> DataFrame:
     """Parse one topic and publish valid/rejected counts in the query's progress (observedMetrics)."""
-    parsed = parse(records.where(F.col("topic") == topic), topic)
+    parsed = parse(records, topic)
     return parsed.observe(f"parse:{topic}",
                           F.count(F.when(F.col("reject_reason").isNull(), 1)).alias("valid"),
                           F.count(F.when(F.col("reject_reason").isNotNull(), 1)).alias("rejected"))
@@ -89,86 +96,65 @@ def dedup(events: DataFrame, key: str) -> DataFrame:
     return events.dropDuplicatesWithinWatermark([key]) if events.isStreaming else events.dropDuplicates([key])
 
 
-def unique_orders(orders: DataFrame, watermark: str) -> DataFrame:
-    return dedup(orders.withWatermark("event_time", watermark), "order_id")
+def _reject_columns(is_valid) -> list:
+    """The reject columns, NULL on valid rows (nothing to carry for them but their position)."""
+    shared = {"topic", "partition", "offset"}
+    return [F.col(c) if c in shared else F.when(~is_valid, F.col(c)).alias(c)
+            for c in REJECT_COLUMNS if c != "reject_reason"] + [F.col("reject_reason").alias("reason")]
 
 
-def orders_raw_rows(orders: DataFrame, watermark: str) -> DataFrame:
-    return unique_orders(orders, watermark).select(
-        "order_id", "user_id", "product_id", "price", "currency", F.col("event_time").alias("timestamp"),
-        F.col("partition").alias("kafka_partition"), F.col("offset").alias("kafka_offset"))
+def window_start(event_time, window: timedelta):
+    """The start of the epoch-aligned window holding ``event_time``; NULL for NULL.
 
-
-def revenue_by_currency(orders: DataFrame, watermark: str, window: str) -> DataFrame:
-    agg = (unique_orders(orders, watermark)
-           .groupBy(F.window("event_time", window).alias("w"), "currency")
-           .agg(F.sum("price").alias("total_revenue"), F.count(F.lit(1)).alias("order_count")))
-    return agg.select(
-        F.col("w.start").alias("window_start"), F.col("w.end").alias("window_end"), "currency",
-        F.col("total_revenue").cast("decimal(16,2)").alias("total_revenue"), "order_count",
-        F.round(F.col("total_revenue") / F.col("order_count"), 2).cast("decimal(16,2)").alias("avg_order_value"))
-
-
-def conversion_funnel(views: DataFrame, orders: DataFrame, watermark: str, window: str) -> DataFrame:
-    """Per (window, user): views and orders, each event id once.
-
-    The watermark is set on each input before the union, so the query's watermark is the
-    minimum of the two (Spark's default policy): when one topic lags behind the other in
-    event time, for instance while a rate-limited backlog drains, its events are not dropped
-    as late because the other topic's time has moved on.
+    Not ``F.window``: it filters out rows whose time is NULL, and rejects carry NULL.
     """
-    views = views.withWatermark("event_time", watermark)
-    orders = orders.withWatermark("event_time", watermark)
-    events = views.select(F.concat(F.lit("view:"), "event_id").alias("dedup_id"), "user_id", "event_time",
-                          F.lit(1).alias("is_view"), F.lit(0).alias("is_order")).unionByName(
-        orders.select(F.concat(F.lit("order:"), "order_id").alias("dedup_id"), "user_id", "event_time",
-                      F.lit(0).alias("is_view"), F.lit(1).alias("is_order")))
-    agg = (dedup(events, "dedup_id")
-           .groupBy(F.window("event_time", window).alias("w"), "user_id")
-           .agg(F.sum("is_view").cast("long").alias("view_count"), F.sum("is_order").cast("long").alias("order_count")))
-    return agg.select(F.col("w.start").alias("window_start"), F.col("w.end").alias("window_end"), "user_id",
-                      "view_count", "order_count")
+    micros = F.unix_micros(event_time)
+    return F.timestamp_micros(micros - F.pmod(micros, F.lit(window // timedelta(microseconds=1))))
 
 
-def all_rejected(per_topic: dict[str, DataFrame]) -> DataFrame:
-    parts = [rejected(observed_parse(records, topic)) for topic, records in per_topic.items()]
-    out = parts[0]
-    for part in parts[1:]:
-        out = out.unionByName(part)
-    return out.withColumnRenamed("reject_reason", "reason")
+def topic_rows(parsed: DataFrame, topic: str, watermark: str, window: timedelta) -> DataFrame:
+    """What the topic's sink needs from :func:`parse`'s rows: valid events deduplicated by id within
+    the watermark, with their 5-minute window, and every rejected record once.
 
-
-def build_queries(spark: SparkSession, endpoints: Endpoints, config: StreamConfig) -> dict[str, tuple]:
-    """{query name: (streaming DataFrame, output mode, sink spec)}; nothing started yet.
-
-    Each branch reads its own topic: a union of branches filtering one multi-topic source
-    would scan that source once per branch.
+    A rejected row gets no event time, so it neither moves the watermark nor is dropped as late,
+    and its Kafka position as dedup key (its id may equal a valid event's).
     """
-    def source(topic: str) -> DataFrame:
-        return read_topics(spark, endpoints, [topic], config)
+    is_valid = F.col("reject_reason").isNull()
+    if topic == USER_EVENTS:  # valid user events feed no table: only the rejects are kept
+        return parsed.where(~is_valid).select(*_reject_columns(is_valid))
+    id_column = "order_id" if topic == ORDERS else "event_id"
+    fields = ["order_id", "user_id", "product_id", "price", "currency"] if topic == ORDERS else ["user_id"]
+    # Only what the sink needs crosses the dedup's shuffle (no payload for a valid row).
+    keyed = parsed.select(
+        *fields, F.when(is_valid, F.col("event_time")).alias("event_time"), *_reject_columns(is_valid),
+        F.when(is_valid, F.col(id_column))
+         .otherwise(F.concat_ws(":", F.lit("reject"), "partition", "offset")).alias("_dedup_key"))
+    unique = dedup(keyed.withWatermark("event_time", watermark), "_dedup_key")
+    start = window_start(F.col("event_time"), window)
+    end = start + F.make_dt_interval(secs=F.lit(window.total_seconds()))
+    times = [F.col("event_time").alias("timestamp")] if topic == ORDERS else []
+    return unique.select(*fields, *times, start.alias("window_start"), end.alias("window_end"),
+                         *[c for c in REJECT_COLUMNS if c != "reject_reason"], "reason")
 
-    def events(topic: str) -> DataFrame:
-        return valid(observed_parse(source(topic), topic))
 
-    return {
-        Q_ORDERS_RAW: (orders_raw_rows(events(ORDERS), config.watermark), "append", sinks.ORDERS_RAW),
-        Q_REVENUE: (revenue_by_currency(events(ORDERS), config.watermark, config.window), "update", sinks.REVENUE),
-        Q_FUNNEL: (conversion_funnel(events(PRODUCT_VIEW), events(ORDERS), config.watermark, config.window),
-                   "update", sinks.FUNNEL),
-        Q_REJECTED: (all_rejected({t: source(t) for t in TOPIC_NAMES}), "append", sinks.REJECTED),
-    }
+def build_queries(spark: SparkSession, endpoints: Endpoints, config: StreamConfig) -> dict[str, DataFrame]:
+    """{query name (= topic): streaming DataFrame}; nothing started yet."""
+    return {topic: topic_rows(observed_parse(read_topics(spark, endpoints, [topic], config), topic), topic,
+                              config.watermark, config.window)
+            for topic in QUERY_NAMES}
 
 
 def start_queries(spark: SparkSession, endpoints: Endpoints, checkpoint_root: Path,
                   config: StreamConfig = StreamConfig(), only=QUERY_NAMES) -> dict[str, StreamingQuery]:
     started: dict[str, StreamingQuery] = {}
     try:
-        for name, (frame, mode, spec) in build_queries(spark, endpoints, config).items():
+        for name, frame in build_queries(spark, endpoints, config).items():
             if name not in only:
                 continue
-            writer = (frame.writeStream.queryName(name).outputMode(mode)
+            writer = (frame.writeStream.queryName(name).outputMode("append")
                       .option("checkpointLocation", str(checkpoint_root / name))
-                      .foreachBatch(sinks.ExactlyOnceSink(endpoints.postgres_url, name, spec, checkpoint_root / name)))
+                      .foreachBatch(sinks.ExactlyOnceSink(endpoints.postgres_url, name, sinks.SINKS[name],
+                                                          checkpoint_root / name)))
             writer = (writer.trigger(availableNow=True) if config.available_now
                       else writer.trigger(processingTime=f"{config.trigger_seconds} seconds"))
             started[name] = writer.start()

@@ -1,12 +1,13 @@
-"""Exactly-once PostgreSQL sinks for ``foreachBatch``.
+"""Exactly-once PostgreSQL sinks for ``foreachBatch``: one per streaming query (= topic).
 
 Each micro-batch is written in one transaction that also inserts (query, batch id) into
 ``stream_batches``. A batch Spark replays after a failure finds its row there and writes
 nothing; a batch that failed mid-way left nothing, because its transaction rolled back.
-Rows travel in bulk: the batch is collected as Arrow, written as CSV into a temporary
-staging table with COPY, then merged by one ``INSERT ... ON CONFLICT`` from ``sql/sinks/``.
-Transient database faults (a restart, a failover, a deadlock) are retried around that whole
-transaction (``storage/retry.py``), which the ledger makes safe.
+Rows travel in bulk: the batch is collected once as Arrow, split into valid events and
+rejects, each copied (COPY, CSV) into a temporary staging table and merged by the SQL in
+``sql/sinks/``, which returns how many rows each table received. Transient database faults (a
+restart, a failover, a deadlock) are retried around that whole transaction
+(``storage/retry.py``), which the ledger makes safe.
 """
 
 from __future__ import annotations
@@ -14,12 +15,16 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
+from psycopg.types.json import Jsonb
 from pyspark.sql import DataFrame
 
+from eventflow_assets.ingestion.events import ORDERS, PRODUCT_VIEW, USER_EVENTS
 from eventflow_assets.storage.postgres import arrow_to_csv, connect, read_sql
 from eventflow_assets.storage.retry import with_retries
 
@@ -27,34 +32,65 @@ log = logging.getLogger("eventflow.sinks")
 
 
 @dataclass(frozen=True)
-class SinkSpec:
-    """Where a query's rows go: staging columns with their PostgreSQL types, and the merge SQL."""
+class Merge:
+    """A staging table (columns with their PostgreSQL types) and the SQL that merges it."""
 
-    table: str
+    sql_file: str
     columns: tuple[tuple[str, str], ...]
 
     @property
-    def merge_sql(self) -> str:
-        return read_sql(f"sinks/{self.table}.sql")
+    def names(self) -> list[str]:
+        return [name for name, _ in self.columns]
+
+    @property
+    def sql(self) -> str:
+        return read_sql(f"sinks/{self.sql_file}.sql")
 
     @property
     def staging_ddl(self) -> str:
-        cols = ", ".join(f'"{name}" {pg_type}' for name, pg_type in self.columns)
-        return f"CREATE TEMP TABLE staging ({cols}) ON COMMIT DROP"
+        return "CREATE TEMP TABLE staging (" + ", ".join(f'"{n}" {t}' for n, t in self.columns) + ")"
 
 
-ORDERS_RAW = SinkSpec("orders_raw", (
+ORDER_ROWS = Merge(ORDERS, (
     ("order_id", "text"), ("user_id", "text"), ("product_id", "text"), ("price", "numeric(12,2)"),
-    ("currency", "text"), ("timestamp", "timestamptz"), ("kafka_partition", "integer"), ("kafka_offset", "bigint")))
-REVENUE = SinkSpec("revenue_by_currency_5min", (
-    ("window_start", "timestamptz"), ("window_end", "timestamptz"), ("currency", "text"),
-    ("total_revenue", "numeric(16,2)"), ("order_count", "bigint"), ("avg_order_value", "numeric(16,2)")))
-FUNNEL = SinkSpec("conversion_funnel_5min", (
-    ("window_start", "timestamptz"), ("window_end", "timestamptz"), ("user_id", "text"),
-    ("view_count", "bigint"), ("order_count", "bigint")))
-REJECTED = SinkSpec("rejected_events", (
+    ("currency", "text"), ("timestamp", "timestamptz"), ("window_start", "timestamptz"),
+    ("window_end", "timestamptz"), ("partition", "integer"), ("offset", "bigint")))
+VIEW_COUNTS = Merge(PRODUCT_VIEW, (
+    ("window_start", "timestamptz"), ("window_end", "timestamptz"), ("user_id", "text"), ("view_count", "bigint")))
+REJECTS = Merge("rejected_events", (
     ("topic", "text"), ("partition", "integer"), ("offset", "bigint"), ("kafka_timestamp", "timestamptz"),
     ("record_key", "text"), ("payload", "text"), ("payload_bytes", "integer"), ("reason", "text")))
+
+
+def count_views(views: pa.Table) -> pa.Table:
+    """Views per (window, user) of one batch: the funnel needs only these counts."""
+    keys = ["window_start", "window_end", "user_id"]
+    counted = views.group_by(keys).aggregate([("user_id", "count")])
+    return counted.rename_columns([*keys, "view_count"]).select(VIEW_COUNTS.names)
+
+
+@dataclass(frozen=True)
+class SinkSpec:
+    """What a query's batch carries for its valid events, how they are staged and merged.
+
+    ``events`` is None for a topic whose valid events feed no table (only its rejects are kept).
+    """
+
+    events: Merge | None
+    event_columns: tuple[str, ...] = ()
+    prepare: Callable[[pa.Table], pa.Table] | None = None
+
+    @property
+    def columns(self) -> list[str]:
+        """The batch's columns to collect, each once."""
+        return list(dict.fromkeys([*self.event_columns, *REJECTS.names]))
+
+
+SINKS = {
+    ORDERS: SinkSpec(ORDER_ROWS, tuple(ORDER_ROWS.names)),
+    PRODUCT_VIEW: SinkSpec(VIEW_COUNTS, ("window_start", "window_end", "user_id"), count_views),
+    USER_EVENTS: SinkSpec(None),
+}
 
 
 def checkpoint_id(checkpoint_dir: Path) -> str:
@@ -64,7 +100,7 @@ def checkpoint_id(checkpoint_dir: Path) -> str:
 
 
 class ExactlyOnceSink:
-    """``df.writeStream.foreachBatch(ExactlyOnceSink(url, "orders_raw", ORDERS_RAW, checkpoint))``.
+    """``df.writeStream.foreachBatch(ExactlyOnceSink(url, "orders", SINKS["orders"], checkpoint))``.
 
     The ledger key is (query, checkpoint's query id, batch id): batch ids restart at 0 in a
     new checkpoint, and must not collide with the batches an older one committed.
@@ -76,38 +112,53 @@ class ExactlyOnceSink:
         self.spec = spec
         self.checkpoint_dir = checkpoint_dir
         self._checkpoint_id: str | None = None
-        self._merge_sql = spec.merge_sql
+        self._sql = {m.sql_file: m.sql for m in (spec.events, REJECTS) if m is not None}
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
         if self._checkpoint_id is None:
             self._checkpoint_id = checkpoint_id(self.checkpoint_dir) if self.checkpoint_dir else ""
-        table = batch.select(*[name for name, _ in self.spec.columns]).toArrow()
+        table = batch.select(*self.spec.columns).toArrow()
         written = self.commit(table, batch_id, self._checkpoint_id)
-        log.info("%s batch %d: %s rows in %.2fs", self.query_name, batch_id,
+        log.info("%s batch %d: %s in %.2fs", self.query_name, batch_id,
                  "replayed, skipped" if written is None else written, time.monotonic() - started)
 
-    def commit(self, table: pa.Table, batch_id: int, checkpoint: str = "", retry_for_s: float | None = None) -> int | None:
+    def commit(self, table: pa.Table, batch_id: int, checkpoint: str = "",
+               retry_for_s: float | None = None) -> dict[str, int] | None:
         """:meth:`write`, retried through transient database faults (then one clear error)."""
         return with_retries(f"{self.query_name} batch {batch_id}", lambda: self.write(table, batch_id, checkpoint),
                             retry_for_s)
 
-    def write(self, table: pa.Table, batch_id: int, checkpoint: str = "") -> int | None:
-        """One attempt: rows merged now, or None when this batch was already committed (a replay)."""
+    def write(self, table: pa.Table, batch_id: int, checkpoint: str = "") -> dict[str, int] | None:
+        """One attempt: {table: rows it received}, or None when this batch was already committed (a replay)."""
         key = (self.query_name, checkpoint, batch_id)
         with connect(self.url) as conn, conn.transaction():
             claimed = conn.execute(
-                "INSERT INTO stream_batches (query_name, checkpoint_id, batch_id, row_count) VALUES (%s, %s, %s, %s) "
-                "ON CONFLICT DO NOTHING RETURNING 1", (*key, table.num_rows)).fetchone()
+                "INSERT INTO stream_batches (query_name, checkpoint_id, batch_id, row_count) VALUES (%s, %s, %s, 0) "
+                "ON CONFLICT DO NOTHING RETURNING 1", key).fetchone()
             if claimed is None:
                 return None
-            if table.num_rows == 0:
-                return 0
-            conn.execute(self.spec.staging_ddl)
-            names = ", ".join(f'"{name}"' for name, _ in self.spec.columns)
-            with conn.cursor().copy(f"COPY staging ({names}) FROM STDIN WITH (FORMAT csv)") as copy:
-                copy.write(arrow_to_csv(table))
-            merged = conn.execute(self._merge_sql).rowcount
-            conn.execute("UPDATE stream_batches SET row_count = %s "
-                         "WHERE query_name = %s AND checkpoint_id = %s AND batch_id = %s", (merged, *key))
-            return merged
+            written: dict[str, int] = {}
+            is_valid = pc.is_null(table["reason"])
+            if self.spec.events is not None:
+                events = table.filter(is_valid)
+                if self.spec.prepare is not None:
+                    events = self.spec.prepare(events)
+                written.update(self._merge(conn, self.spec.events, events))
+            written.update(self._merge(conn, REJECTS, table.filter(pc.invert(is_valid))))
+            conn.execute("UPDATE stream_batches SET row_count = %s, table_rows = %s "
+                         "WHERE query_name = %s AND checkpoint_id = %s AND batch_id = %s",
+                         (sum(written.values()), Jsonb(written), *key))
+            return written
+
+    def _merge(self, conn, merge: Merge, rows: pa.Table) -> dict[str, int]:
+        if rows.num_rows == 0:
+            return {}
+        conn.execute(merge.staging_ddl)
+        names = ", ".join(f'"{name}"' for name in merge.names)
+        with conn.cursor().copy(f"COPY staging ({names}) FROM STDIN WITH (FORMAT csv)") as copy:
+            copy.write(arrow_to_csv(rows.select(merge.names)))
+        cur = conn.execute(self._sql[merge.sql_file])
+        counts = dict(zip([d.name for d in cur.description], cur.fetchone()))
+        conn.execute("DROP TABLE staging")
+        return {name: int(n) for name, n in counts.items() if n}

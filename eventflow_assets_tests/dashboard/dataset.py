@@ -60,19 +60,19 @@ HAND_SEGMENTS = [("New", 3, "75.00", "25.00", 3), ("VIP", 1, "1500.00", "1500.00
 # stream_progress: (query, checkpoint, batch, seconds before now, watermark lag s or None, input, rejected,
 # lag per partition, read offsets per partition).
 HAND_PROGRESS = [
-    ("rejected_events", "c1", 0, 7200, 630, 1000, 100, {}, {"orders:0": 10}),  # outside every span
-    ("rejected_events", "c1", 1, 1200, 630, 490, 5, {"orders:0": 1},
+    ("product-view", "c1", 0, 7200, 630, 1000, 100, {}, {"orders:0": 10}),  # outside every span
+    ("product-view", "c1", 1, 1200, 630, 490, 5, {"orders:0": 1},
      {"orders:0": 100, "orders:1": 50, "product-view:0": 300, "user-events:0": 40}),
-    ("rejected_events", "c1", 2, 1140, 630, 186, 3, {},
+    ("product-view", "c1", 2, 1140, 630, 186, 3, {},
      {"orders:0": 130, "orders:1": 80, "product-view:0": 420, "user-events:0": 46}),
-    ("rejected_events", "c1", 3, 1120, 630, 26, 1, {},
+    ("product-view", "c1", 3, 1120, 630, 26, 1, {},
      {"orders:0": 140, "orders:1": 85, "product-view:0": 431, "user-events:0": 46}),
     # A new checkpoint: its offsets start again, its first batch has no predecessor.
-    ("rejected_events", "c2", 0, 300, 630, 10, 0, {}, {"orders:0": 10}),
-    ("rejected_events", "c2", 1, 240, 630, 30, 2, {"orders:0": 2}, {"orders:0": 40}),
-    ("orders_raw", "c1", 6, 600, 630, 50, 0, {"orders:0": 9}, {"orders:0": 120}),
-    ("orders_raw", "c1", 7, 240, 630, 20, 0, {"orders:0": 3, "orders:1": 4}, {"orders:0": 140, "orders:1": 85}),
-    ("revenue_by_currency_5min", "c1", 0, 240, None, 20, 0, {}, {}),  # before its first watermark
+    ("product-view", "c2", 0, 300, 630, 10, 0, {}, {"orders:0": 10}),
+    ("product-view", "c2", 1, 240, 630, 30, 2, {"orders:0": 2}, {"orders:0": 40}),
+    ("orders", "c1", 6, 600, 630, 50, 0, {"orders:0": 9}, {"orders:0": 120}),
+    ("orders", "c1", 7, 240, 630, 20, 0, {"orders:0": 3, "orders:1": 4}, {"orders:0": 140, "orders:1": 85}),
+    ("user-events", "c1", 0, 240, None, 20, 0, {}, {}),  # stateless: never a watermark
 ]
 
 # rejected_events: (topic, offset, reason, seconds before now).
@@ -151,8 +151,7 @@ def load_demo(url: str, seed: int = 7, hours: int = 3) -> dict[str, tuple[Decima
     segments = [("VIP", 4, "5210.40", "1302.60", 31), ("Premium", 9, "6120.75", "680.08", 52),
                 ("Regular", 31, "4012.32", "129.43", 120), ("New", 16, "611.80", "38.24", 16)]
     progress, offsets = [], {t: 0 for t in DEMO_TOPICS}
-    queries = {"orders_raw": ("orders",), "revenue_by_currency_5min": ("orders",),
-               "conversion_funnel_5min": ("orders", "product-view"), "rejected_events": tuple(DEMO_TOPICS)}
+    queries = {t: (t,) for t in DEMO_TOPICS}  # one query per topic, named after it
     for b, ago in enumerate(range(1800, 0, -10)):  # a batch every 10 s for half an hour, in waves
         wave = 1 + 0.3 * math.sin(b / 15) + 0.1 * rng.random()
         step = {t: int(rate * 10 * wave) for t, rate in DEMO_TOPICS.items()}

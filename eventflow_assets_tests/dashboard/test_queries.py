@@ -82,29 +82,30 @@ def test_segment_summary_in_spend_order(conn):
 def test_stream_latest_is_each_querys_last_batch(conn):
     rows = {r["query_name"]: r for r in queries.stream_latest(conn)}
     assert list(rows) == sorted(queries.QUERIES)
-    assert rows["conversion_funnel_5min"]["batch_id"] is None  # never ran
-    assert {k: rows["orders_raw"][k] for k in ("batch_id", "input_rows", "duration_ms", "lag_records",
+    assert {r["query_name"]: r["batch_id"] for r in queries.stream_latest(conn, ("orders", "never-ran"))} == \
+        {"orders": 7, "never-ran": None}
+    assert {k: rows["orders"][k] for k in ("batch_id", "input_rows", "duration_ms", "lag_records",
                                                "watermark_delay_s")} == \
         {"batch_id": 7, "input_rows": 20, "duration_ms": 107, "lag_records": 7, "watermark_delay_s": D("630")}
-    assert rows["orders_raw"]["recorded_at"] - rows["orders_raw"]["watermark"] == timedelta(seconds=630)
+    assert rows["orders"]["recorded_at"] - rows["orders"]["watermark"] == timedelta(seconds=630)
     # The latest batch is the one recorded last, whatever its checkpoint and batch id.
-    assert (rows["rejected_events"]["batch_id"], rows["rejected_events"]["lag_records"]) == (1, 2)
-    assert (rows["revenue_by_currency_5min"]["watermark"], rows["revenue_by_currency_5min"]["watermark_delay_s"],
-            rows["revenue_by_currency_5min"]["lag_records"]) == (None, None, 0)
+    assert (rows["product-view"]["batch_id"], rows["product-view"]["lag_records"]) == (1, 2)
+    assert (rows["user-events"]["watermark"], rows["user-events"]["watermark_delay_s"],
+            rows["user-events"]["lag_records"]) == (None, None, 0)
 
 
 def test_stream_history_is_the_last_half_hour_oldest_first(conn):
     rows = [(r["query_name"], r["input_rows"], r["lag_records"], r["watermark_delay_s"])
             for r in queries.stream_history(conn)]
     assert rows == [
-        ("rejected_events", 490, 1, D("630")),        # 20 min ago
-        ("rejected_events", 186, 0, D("630")),        # 19 min
-        ("rejected_events", 26, 0, D("630")),         # 18 min 40 s
-        ("orders_raw", 50, 9, D("630")),              # 10 min
-        ("rejected_events", 10, 0, D("630")),         # 5 min, checkpoint c2
-        ("orders_raw", 20, 7, D("630")),              # 4 min: same time, by query name
-        ("rejected_events", 30, 2, D("630")),
-        ("revenue_by_currency_5min", 20, 0, None),
+        ("product-view", 490, 1, D("630")),        # 20 min ago
+        ("product-view", 186, 0, D("630")),        # 19 min
+        ("product-view", 26, 0, D("630")),         # 18 min 40 s
+        ("orders", 50, 9, D("630")),              # 10 min
+        ("product-view", 10, 0, D("630")),         # 5 min, checkpoint c2
+        ("orders", 20, 7, D("630")),              # 4 min: same time, by query name
+        ("product-view", 30, 2, D("630")),
+        ("user-events", 20, 0, None),
     ]  # the 2-hour-old batch is left out
     assert [r[:2] for r in rows[-4:]] == [(r["query_name"], r["input_rows"])
                                           for r in queries.stream_history(conn, limit=4)]
@@ -118,15 +119,18 @@ def test_topic_throughput_from_read_offsets_between_batches(conn):
         ("orders", 60, D("1.00")), ("product-view", 120, D("2.00")), ("user-events", 6, D("0.10")),
         # c1 batch 3, 20 s later: orders 225 - 210 = 15 -> 0.75/s; product-view 11 -> 0.55/s
         ("orders", 15, D("0.75")), ("product-view", 11, D("0.55")), ("user-events", 0, D("0.00")),
+        # The orders query's batch 7, 360 s after its batch 6: 140 + 85 - 120 = 105 -> 0.29/s
+        ("orders", 105, D("0.29")),
         # c2 batch 1, 60 s after c2 batch 0 (not after c1's offsets): 40 - 10 = 30 -> 0.50/s
         ("orders", 30, D("0.50")),
     ]
 
 
 def test_rejected_rate_over_the_last_hour(conn):
-    # 490 + 186 + 26 + 10 + 30 records, 5 + 3 + 1 + 0 + 2 rejected; the 2-hour-old batch left out.
-    assert queries.rejected_rate(conn) == {"rejected": 11, "records": 742}
-    assert queries.rejected_rate(conn, span=timedelta(minutes=10)) == {"rejected": 2, "records": 40}
+    # product-view 490 + 186 + 26 + 10 + 30, orders 50 + 20, user-events 20 records; 5 + 3 + 1 + 0 + 2
+    # rejected; the 2-hour-old batch left out.
+    assert queries.rejected_rate(conn) == {"rejected": 11, "records": 832}
+    assert queries.rejected_rate(conn, span=timedelta(minutes=10)) == {"rejected": 2, "records": 80}
 
 
 def test_rejected_reasons_group_by_rule_without_the_quoted_value(conn):
@@ -149,7 +153,7 @@ def test_snapshot_figures_agree_with_the_rows(hand_db):
     assert snap.recent_revenue_usd == D("419.61")            # 2.54 + 216 + 100.50 + 44.58 + 19.99 + 36, no JPY
     assert snap.recent_avg_order_usd == D("46.62")           # 419.61 / 9 rated orders = 46.6233
     assert snap.conversion == (10, 3, D("30.00"))
-    assert snap.rejected == {"rejected": 11, "records": 742}
+    assert snap.rejected == {"rejected": 11, "records": 832}
     assert snap.read_at.utcoffset() == timedelta(0)
 
 
@@ -158,7 +162,7 @@ def test_snapshot_of_empty_tables(pg_url):
     snap = queries.read_snapshot(pg_url)
     assert (snap.totals, snap.revenue, snap.funnel, snap.top_users, snap.history, snap.throughput, snap.reasons) == \
         ([], [], [], [], [], [], [])
-    assert len(snap.segments) == 0 and [r["batch_id"] for r in snap.latest] == [None] * 4
+    assert len(snap.segments) == 0 and [r["batch_id"] for r in snap.latest] == [None] * 3
     assert (snap.recent_orders, snap.recent_revenue_usd, snap.recent_avg_order_usd, snap.conversion) == \
         (0, D(0), None, (0, 0, None))
     assert snap.rejected == {"rejected": 0, "records": 0}

@@ -47,7 +47,7 @@ def stream(cfg: dict, seed: int, start: datetime, count: int, step: float) -> No
 
 def revenue_watermark(url: str) -> datetime:
     with psycopg.connect(url) as conn:
-        return conn.execute("SELECT watermark FROM stream_progress WHERE query_name = 'revenue_by_currency_5min' "
+        return conn.execute("SELECT watermark FROM stream_progress WHERE query_name = 'orders' "
                             "ORDER BY recorded_at DESC LIMIT 1").fetchone()[0]
 
 

@@ -52,7 +52,7 @@ def add_windows(url: str, *starts: datetime) -> None:
 
 
 def progress(url: str, watermark: datetime | None, *, batch: int, checkpoint: str = "c1",
-             recorded: datetime | None = None, query: str = "revenue_by_currency_5min") -> None:
+             recorded: datetime | None = None, query: str = "orders") -> None:
     with psycopg.connect(url) as conn:
         conn.execute("""INSERT INTO stream_progress (query_name, checkpoint_id, batch_id, recorded_at, watermark,
                                                      input_rows, output_rows, late_rows, rejected_rows, duration_ms)
@@ -85,13 +85,13 @@ def keys(requests) -> list[str]:
 
 def test_windows_are_requested_once_each_as_the_watermark_finalizes_them(db, instance):
     tick = Ticks(finalized_windows, instance)
-    assert tick() == ([], "revenue_by_currency_5min has no watermark yet (no order streamed)")
+    assert tick() == ([], "the orders query has no watermark yet (no order streamed)")
     assert tick.cursor is None
 
     # Data from 10:00 on, a gap at 10:15 (no orders in that window, still a window).
     add_windows(db, at("10:00"), at("10:05"), at("10:10"), at("10:20"))
     progress(db, None, batch=0)
-    assert tick() == ([], "revenue_by_currency_5min has no watermark yet (no order streamed)")
+    assert tick() == ([], "the orders query has no watermark yet (no order streamed)")
     assert tick.cursor is None
 
     progress(db, at("10:04:59"), batch=1, recorded=NOW + timedelta(seconds=10))
@@ -150,7 +150,7 @@ def test_a_cursor_before_a_moved_first_partition_resumes_there(db, instance):
 
 def test_other_queries_watermarks_do_not_count(db, instance):
     add_windows(db, at("10:00"))
-    progress(db, at("11:00"), batch=5, query="conversion_funnel_5min")
+    progress(db, at("11:00"), batch=5, query="product-view")
     progress(db, at("10:03"), batch=5)
     assert keys(Ticks(finalized_windows, instance)()[0]) == []
 
@@ -213,7 +213,7 @@ def test_unreachable_database_skips_with_the_reason(instance, monkeypatch, tmp_p
 
 def test_global_refresh_follows_finalized_windows_at_most_every_three_minutes(db, instance, monkeypatch):
     tick = Ticks(global_analytics_refresh, instance)
-    assert tick() == ([], "revenue_by_currency_5min has no watermark yet (no order streamed)")
+    assert tick() == ([], "the orders query has no watermark yet (no order streamed)")
 
     progress(db, at("10:12"), batch=1)
     requests, _ = tick()

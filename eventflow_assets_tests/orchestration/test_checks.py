@@ -34,8 +34,9 @@ REVENUE = [("11:00", "USD", "15.50", 2), ("11:00", "EUR", "7.25", 1), ("11:05", 
            ("11:30", "GBP", "20.00", 1)]
 FUNNEL = [("11:00", "u1", 3, 2), ("11:00", "u2", 1, 1), ("11:05", "u2", 0, 1), ("11:05", "u4", 2, 0),
           ("11:30", "u3", 0, 1)]
-# Latest watermark per query: windows ending at or before 11:20 are final for every check.
-WATERMARKS = {"orders_raw": "11:25", "revenue_by_currency_5min": "11:20", "conversion_funnel_5min": "11:22"}
+# Latest watermark per query: the orders query's decides (windows ending at or before 11:20 are
+# final); the product-view query's is further on and must not count.
+WATERMARKS = {"product-view": "11:32", "orders": "11:20"}
 
 
 def window(hhmm: str) -> datetime:
@@ -95,7 +96,7 @@ def test_revenue_differences_name_window_and_currency(db):
 def test_funnel_agrees_with_orders_raw_in_final_windows(db):
     result = run(checks.funnel_agrees_with_orders_raw)
     assert result.passed
-    assert values(result) == {"finalized_through": window("11:22").timestamp(), "compared": 4, "differing": 0}
+    assert values(result) == {"finalized_through": window("11:20").timestamp(), "compared": 4, "differing": 0}
 
 
 def test_funnel_differences_name_window_and_user(db):
@@ -112,7 +113,7 @@ def test_funnel_differences_name_window_and_user(db):
 
 
 def test_agreement_checks_pass_when_no_window_is_final_yet(db):
-    db.execute("DELETE FROM stream_progress WHERE query_name = 'revenue_by_currency_5min'")
+    db.execute("DELETE FROM stream_progress WHERE query_name = 'orders'")
     db.execute("UPDATE revenue_by_currency_5min SET total_revenue = 0")
     result = run(checks.revenue_agrees_with_orders_raw)
     assert result.passed and result.description == "no window is final yet (no watermark recorded)"

@@ -25,7 +25,7 @@ from eventflow_assets_tests.processing.test_streaming import T0, TOPICS, endpoin
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _committed_batches(pg_url, query="orders_raw") -> int:
+def _committed_batches(pg_url, query="orders") -> int:
     with psycopg.connect(pg_url) as conn:
         return conn.execute("SELECT count(*) FROM stream_batches WHERE query_name = %s AND row_count > 0",
                             (query,)).fetchone()[0]

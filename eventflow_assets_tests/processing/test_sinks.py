@@ -1,26 +1,16 @@
-"""The exactly-once sink on a real PostgreSQL: replays change nothing, failures leave nothing."""
+"""The exactly-once sinks on a real PostgreSQL: replays change nothing, failures leave nothing,
+and the windowed tables add up each order and view once."""
 
-from datetime import datetime, timezone
 from decimal import Decimal
 
 import psycopg
 import pyarrow as pa
 import pytest
 
-from eventflow_assets.processing.sinks import ORDERS_RAW, REVENUE, ExactlyOnceSink
+from eventflow_assets.processing.sinks import SINKS, ExactlyOnceSink, count_views
 from eventflow_assets.storage.schema import apply_schema
-
-TS = datetime(2026, 11, 24, 11, 0, 5, 123000, tzinfo=timezone.utc)
-
-
-def _orders(*ids, price="149.99"):
-    n = len(ids)
-    return pa.table({
-        "order_id": list(ids), "user_id": ["u1"] * n, "product_id": ["p1"] * n,
-        "price": pa.array([Decimal(price)] * n, pa.decimal128(12, 2)), "currency": ["EUR"] * n,
-        "timestamp": pa.array([TS] * n, pa.timestamp("us", tz="UTC")),
-        "kafka_partition": pa.array([1] * n, pa.int32()), "kafka_offset": pa.array(range(n), pa.int64()),
-    })
+from eventflow_assets_tests.processing.batches import (TS, WINDOW_END, WINDOW_START, batch, order, orders, reject,
+                                                       view)
 
 
 def _rows(url, sql):
@@ -28,60 +18,99 @@ def _rows(url, sql):
         return conn.execute(sql).fetchall()
 
 
+def _sink(url, topic="orders"):
+    apply_schema(url)
+    return ExactlyOnceSink(url, topic, SINKS[topic])
+
+
 def test_replayed_batch_writes_nothing(pg_url):
-    apply_schema(pg_url)
-    sink = ExactlyOnceSink(pg_url, "orders_raw", ORDERS_RAW)
-    assert sink.write(_orders("a", "b"), batch_id=0) == 2
-    assert sink.write(_orders("a", "b"), batch_id=0) is None
-    assert sink.write(_orders("b", "c"), batch_id=1) == 1  # "b" repeated: kept once
+    sink = _sink(pg_url)
+    assert sink.write(orders("a", "b"), batch_id=0) == {"orders_raw": 2, "revenue_by_currency_5min": 1,
+                                                        "conversion_funnel_5min": 1}
+    assert sink.write(orders("a", "b"), batch_id=0) is None
+    assert sink.write(orders("b", "c"), batch_id=1)["orders_raw"] == 1  # "b" repeated: kept once
     assert _rows(pg_url, 'SELECT order_id, price, currency, "timestamp" FROM orders_raw ORDER BY 1') == [
         (oid, Decimal("149.99"), "EUR", TS) for oid in ("a", "b", "c")]
-    assert _rows(pg_url, "SELECT query_name, batch_id, row_count FROM stream_batches ORDER BY 2") == [
-        ("orders_raw", 0, 2), ("orders_raw", 1, 1)]
+    assert _rows(pg_url, "SELECT query_name, batch_id, row_count, table_rows FROM stream_batches ORDER BY 2") == [
+        ("orders", 0, 4, {"orders_raw": 2, "revenue_by_currency_5min": 1, "conversion_funnel_5min": 1}),
+        ("orders", 1, 3, {"orders_raw": 1, "revenue_by_currency_5min": 1, "conversion_funnel_5min": 1})]
+
+
+def test_windows_add_up_each_order_once_across_batches(pg_url):
+    sink = _sink(pg_url)
+    sink.write(batch("orders", [order("a", "10.00"), order("b", "20.00", user="u2")]), 0)
+    sink.write(batch("orders", [order("b", "20.00", user="u2"), order("c", "0.01"), order("d", "5.00", currency="USD")]),
+               1)
+    assert _rows(pg_url, "SELECT window_start, window_end, currency, total_revenue, order_count, avg_order_value "
+                         "FROM revenue_by_currency_5min ORDER BY currency") == [
+        (WINDOW_START, WINDOW_END, "EUR", Decimal("30.01"), 3, Decimal("10.00")),
+        (WINDOW_START, WINDOW_END, "USD", Decimal("5.00"), 1, Decimal("5.00"))]
+    assert _rows(pg_url, "SELECT user_id, view_count, order_count FROM conversion_funnel_5min ORDER BY 1") == [
+        ("u1", 0, 3), ("u2", 0, 1)]
+
+
+def test_views_are_counted_per_window_and_user_and_added_to_the_orders(pg_url):
+    sink = _sink(pg_url, "product-view")
+    _sink(pg_url).write(orders("a"), 0)
+    assert sink.write(batch("product-view", [view("u1", 0), view("u1", 1), view("u3", 2)]), 0) == \
+        {"conversion_funnel_5min": 2}
+    sink.write(batch("product-view", [view("u1", 3)]), 1)
+    assert _rows(pg_url, "SELECT user_id, view_count, order_count FROM conversion_funnel_5min ORDER BY 1") == [
+        ("u1", 3, 1), ("u3", 1, 0)]
+
+
+def test_count_views_groups_by_window_and_user():
+    counted = count_views(batch("product-view", [view("u1"), view("u2"), view("u1")]).drop_columns(["reason"]))
+    assert sorted(counted.to_pylist(), key=lambda r: r["user_id"]) == [
+        {"window_start": WINDOW_START, "window_end": WINDOW_END, "user_id": "u1", "view_count": 2},
+        {"window_start": WINDOW_START, "window_end": WINDOW_END, "user_id": "u2", "view_count": 1}]
+
+
+def test_rejects_of_any_query_go_to_rejected_events_once(pg_url):
+    sink = _sink(pg_url)
+    rows = [order("a"), reject("orders", 7, "invalid JSON")]
+    assert sink.write(batch("orders", rows), 0)["rejected_events"] == 1
+    user_events = ExactlyOnceSink(pg_url, "user-events", SINKS["user-events"])
+    assert user_events.write(batch("user-events", [reject("user-events", 3, "missing field: userId")]), 0) == \
+        {"rejected_events": 1}
+    assert user_events.write(batch("user-events", [reject("user-events", 3, "missing field: userId")]), 1) == {}
+    assert _rows(pg_url, 'SELECT topic, "offset", reason, payload FROM rejected_events ORDER BY 1') == [
+        ("orders", 7, "invalid JSON", "not json"), ("user-events", 3, "missing field: userId", "not json")]
+    assert _rows(pg_url, "SELECT order_id FROM orders_raw") == [("a",)]
 
 
 def test_failed_batch_leaves_nothing_and_can_be_retried(pg_url):
-    apply_schema(pg_url)
-    sink = ExactlyOnceSink(pg_url, "orders_raw", ORDERS_RAW)
+    sink = _sink(pg_url)
     with pytest.raises(psycopg.errors.CheckViolation):
-        sink.write(_orders("x", "y", price="-1.00"), batch_id=5)  # violates price > 0 mid-merge
+        sink.write(orders("x", "y", price="-1.00"), batch_id=5)  # violates price > 0 mid-merge
     assert _rows(pg_url, "SELECT count(*) FROM orders_raw") == [(0,)]
     assert _rows(pg_url, "SELECT count(*) FROM stream_batches") == [(0,)]
-    assert sink.write(_orders("x", "y"), batch_id=5) == 2
-
-
-def test_update_mode_rows_replace_the_window(pg_url):
-    apply_schema(pg_url)
-    sink = ExactlyOnceSink(pg_url, "revenue_by_currency_5min", REVENUE)
-    start, end = datetime(2026, 11, 24, 11, 0, tzinfo=timezone.utc), datetime(2026, 11, 24, 11, 5, tzinfo=timezone.utc)
-
-    def window(total, count, avg):
-        return pa.table({"window_start": pa.array([start], pa.timestamp("us", tz="UTC")),
-                         "window_end": pa.array([end], pa.timestamp("us", tz="UTC")), "currency": ["USD"],
-                         "total_revenue": pa.array([Decimal(total)], pa.decimal128(16, 2)),
-                         "order_count": pa.array([count], pa.int64()),
-                         "avg_order_value": pa.array([Decimal(avg)], pa.decimal128(16, 2))})
-    sink.write(window("10.00", 1, "10.00"), 0)
-    sink.write(window("30.00", 3, "10.00"), 1)
-    assert _rows(pg_url, "SELECT total_revenue, order_count FROM revenue_by_currency_5min") == [(Decimal("30.00"), 3)]
+    assert sink.write(orders("x", "y"), batch_id=5)["orders_raw"] == 2
 
 
 def test_text_that_needs_quoting_survives_copy(pg_url):
-    apply_schema(pg_url)
     tricky = 'a,"b"\nc'
-    table = _orders("q1").set_column(1, "user_id", pa.array([tricky]))
-    ExactlyOnceSink(pg_url, "orders_raw", ORDERS_RAW).write(table, 0)
+    table = orders("q1")
+    table = table.set_column(table.schema.get_field_index("user_id"), "user_id", pa.array([tricky]))
+    _sink(pg_url).write(table, 0)
     assert _rows(pg_url, "SELECT user_id FROM orders_raw") == [(tricky,)]
 
 
 def test_a_new_checkpoint_starts_a_new_ledger(pg_url):
     """Batch ids restart at 0 in a new checkpoint; its batch 0 must be written, not taken for a replay."""
-    apply_schema(pg_url)
-    sink = ExactlyOnceSink(pg_url, "orders_raw", ORDERS_RAW)
-    assert sink.write(_orders("a"), batch_id=0, checkpoint="checkpoint-1") == 1
-    assert sink.write(_orders("b"), batch_id=0, checkpoint="checkpoint-1") is None
-    assert sink.write(_orders("b"), batch_id=0, checkpoint="checkpoint-2") == 1
+    sink = _sink(pg_url)
+    assert sink.write(orders("a"), batch_id=0, checkpoint="checkpoint-1")["orders_raw"] == 1
+    assert sink.write(orders("b"), batch_id=0, checkpoint="checkpoint-1") is None
+    assert sink.write(orders("b"), batch_id=0, checkpoint="checkpoint-2")["orders_raw"] == 1
     assert _rows(pg_url, "SELECT order_id FROM orders_raw ORDER BY 1") == [("a",), ("b",)]
+
+
+def test_an_order_replayed_by_a_new_checkpoint_is_not_counted_again(pg_url):
+    sink = _sink(pg_url)
+    sink.write(orders("a", "b"), batch_id=0, checkpoint="checkpoint-1")
+    sink.write(orders("a", "b", "c"), batch_id=0, checkpoint="checkpoint-2")
+    assert _rows(pg_url, "SELECT total_revenue, order_count FROM revenue_by_currency_5min") == [
+        (Decimal("449.97"), 3)]
 
 
 def test_checkpoint_id_is_read_from_spark_metadata(tmp_path):

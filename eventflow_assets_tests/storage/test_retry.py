@@ -4,40 +4,36 @@ the bound is one clear error."""
 
 import threading
 import time
-from datetime import datetime, timezone
-from decimal import Decimal
 
 import psycopg
 import pyarrow as pa
 import pytest
 
-from eventflow_assets.processing.sinks import ORDERS_RAW, ExactlyOnceSink
+from eventflow_assets.processing.sinks import SINKS, ExactlyOnceSink
 from eventflow_assets.storage.retry import PostgresUnavailable, is_transient
 from eventflow_assets.storage.schema import apply_schema
-
-TS = datetime(2026, 11, 24, 11, 0, 5, tzinfo=timezone.utc)
+from eventflow_assets_tests.processing.batches import orders
 
 
 def _orders(first: int, n: int) -> pa.Table:
-    ids = [f"o{i:05d}" for i in range(first, first + n)]
-    return pa.table({
-        "order_id": ids, "user_id": ["u1"] * n, "product_id": ["p1"] * n,
-        "price": pa.array([Decimal("10.00")] * n, pa.decimal128(12, 2)), "currency": ["USD"] * n,
-        "timestamp": pa.array([TS] * n, pa.timestamp("us", tz="UTC")),
-        "kafka_partition": pa.array([0] * n, pa.int32()), "kafka_offset": pa.array(range(first, first + n), pa.int64()),
-    })
+    return orders(*[f"o{i:05d}" for i in range(first, first + n)], price="10.00", first_offset=first)
+
+
+def _written(result):
+    return None if result is None else result["orders_raw"]
 
 
 def test_connections_killed_mid_transaction_lose_and_double_nothing(pg_url):
     """Each of the first five batches is killed inside its transaction, after the ledger claim and
     the COPY, while it waits for a lock on orders_raw; the retry commits it, once."""
     apply_schema(pg_url)
-    sink = ExactlyOnceSink(pg_url, "orders_raw", ORDERS_RAW)
+    sink = ExactlyOnceSink(pg_url, "orders", SINKS["orders"])
     killed = []
     results = {}
 
     def writes():
-        results.update({b: sink.commit(_orders(100 * b, 100), batch_id=b, retry_for_s=60) for b in range(8)})
+        results.update({b: _written(sink.commit(_orders(100 * b, 100), batch_id=b, retry_for_s=60))
+                        for b in range(8)})
 
     with psycopg.connect(pg_url, autocommit=True) as admin:
         for _ in range(5):
@@ -60,18 +56,18 @@ def test_connections_killed_mid_transaction_lose_and_double_nothing(pg_url):
     assert results == {b: 100 for b in range(8)}
     with psycopg.connect(pg_url) as conn:
         assert conn.execute("SELECT count(*), count(DISTINCT order_id) FROM orders_raw").fetchone() == (800, 800)
-        assert conn.execute("SELECT batch_id, row_count FROM stream_batches ORDER BY 1").fetchall() == \
-            [(b, 100) for b in range(8)]
+        assert conn.execute("SELECT batch_id, table_rows->>'orders_raw' FROM stream_batches ORDER BY 1").fetchall() == \
+            [(b, "100") for b in range(8)]
 
 
 def test_a_database_restart_is_waited_out(own_postgres):
     url = own_postgres.url("eventflow")
     apply_schema(url)
-    sink = ExactlyOnceSink(url, "orders_raw", ORDERS_RAW)
-    assert sink.commit(_orders(0, 50), batch_id=0) == 50
+    sink = ExactlyOnceSink(url, "orders", SINKS["orders"])
+    assert _written(sink.commit(_orders(0, 50), batch_id=0)) == 50
     own_postgres.stop()
     result = {}
-    writer = threading.Thread(target=lambda: result.update(rows=sink.commit(_orders(50, 50), batch_id=1)))
+    writer = threading.Thread(target=lambda: result.update(rows=_written(sink.commit(_orders(50, 50), batch_id=1))))
     writer.start()
     time.sleep(3.0)
     # Restarted from this thread: a child's parent-death signal follows the thread that forked it.
@@ -87,11 +83,11 @@ def test_an_outage_beyond_the_bound_is_one_clear_error(own_postgres):
     url = own_postgres.url("eventflow")
     apply_schema(url)
     own_postgres.stop()
-    sink = ExactlyOnceSink(url, "orders_raw", ORDERS_RAW)
+    sink = ExactlyOnceSink(url, "orders", SINKS["orders"])
     with pytest.raises(PostgresUnavailable) as failure:
         sink.commit(_orders(0, 1), batch_id=0, retry_for_s=2)
     message = str(failure.value)
-    assert message.startswith("orders_raw batch 0: PostgreSQL still failing after 2s of retries: "
+    assert message.startswith("orders batch 0: PostgreSQL still failing after 2s of retries: "
                               f"cannot connect to PostgreSQL at postgresql://postgres:***@127.0.0.1:{own_postgres.port}/")
     assert "\n" not in message and own_postgres.password_file.read_text().strip() not in message
 

@@ -1,15 +1,16 @@
 -- conversion_funnel_5min's order counts against orders_raw, per (window, user), for every
--- finalized window (end at or before the latest watermark of both queries). A funnel row with
+-- finalized window (end at or before the orders query's latest watermark). A funnel row with
 -- views only agrees with a user who has no orders in that window. One row, as in
 -- revenue_matches_orders.sql.
-WITH latest AS (  -- each query's current watermark: the one recorded last
-    SELECT DISTINCT ON (query_name) query_name, watermark
+WITH latest AS (  -- the orders query's current watermark: the one recorded last
+    SELECT watermark
     FROM stream_progress
-    WHERE query_name IN ('orders_raw', 'conversion_funnel_5min') AND watermark IS NOT NULL
-    ORDER BY query_name, recorded_at DESC
+    WHERE query_name = 'orders' AND watermark IS NOT NULL
+    ORDER BY recorded_at DESC
+    LIMIT 1
 ),
 horizon AS (
-    SELECT CASE WHEN count(*) = 2 THEN min(watermark) END AS watermark FROM latest
+    SELECT max(watermark) AS watermark FROM latest
 ),
 from_table AS (
     SELECT f.window_start, f.user_id, f.order_count

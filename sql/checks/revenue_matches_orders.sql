@@ -1,15 +1,17 @@
 -- revenue_by_currency_5min against orders_raw, window by window, for every finalized window: one
--- whose end is at or before the current watermark of both queries, after which neither table
--- changes for it. One row: the horizon (NULL until both queries have a watermark), how many
+-- whose end is at or before the orders query's current watermark, after which neither table
+-- changes for it (the orders query writes both in one transaction). One row: the horizon
+-- (NULL until the orders query has a watermark), how many
 -- (window, currency) pairs were compared, how many differ, and the first ten that differ.
-WITH latest AS (  -- each query's current watermark: the one recorded last
-    SELECT DISTINCT ON (query_name) query_name, watermark
+WITH latest AS (  -- the orders query's current watermark: the one recorded last
+    SELECT watermark
     FROM stream_progress
-    WHERE query_name IN ('orders_raw', 'revenue_by_currency_5min') AND watermark IS NOT NULL
-    ORDER BY query_name, recorded_at DESC
+    WHERE query_name = 'orders' AND watermark IS NOT NULL
+    ORDER BY recorded_at DESC
+    LIMIT 1
 ),
 horizon AS (
-    SELECT CASE WHEN count(*) = 2 THEN min(watermark) END AS watermark FROM latest
+    SELECT max(watermark) AS watermark FROM latest
 ),
 from_table AS (
     SELECT r.window_start, r.currency, r.total_revenue, r.order_count
