@@ -45,7 +45,7 @@ from pyspark.sql import functions as F
 
 from eventflow_assets.ingestion.topics import provision_topics
 from eventflow_assets.local.stack import Endpoints
-from eventflow_assets.processing.parsing import parse
+from eventflow_assets.processing.parsing import _fast_pattern, parse
 from eventflow_assets.processing.queries import StreamConfig
 from eventflow_assets.processing.runner import run_streaming
 from eventflow_assets.storage.schema import apply_schema
@@ -437,3 +437,59 @@ def test_the_stream_counts_every_valid_record_once_and_rejects_every_other(spark
     assert actual["revenue"] == expected["revenue"]
     assert actual["funnel"] == expected["funnel"]
     assert len(expected["orders_raw"]) > 100 and len(expected["rejected"]) > 1_000
+
+
+def _plain_variants(rng: random.Random, now: datetime) -> list[tuple[str, str]]:
+    """(topic, text) records of the plain shape the parser's fast path takes, and near misses:
+    every rule broken once inside that shape, other spacing, escapes, extra or repeated keys."""
+    from eventflow_assets.ingestion.generator import EventGenerator, format_timestamp
+
+    gen = EventGenerator(seed=rng.randrange(1 << 30), clock=lambda: now.timestamp() - rng.randrange(3600))
+    out = []
+    for _ in range(3000):
+        topic, _, value = gen.next_event()
+        out.append((topic, value.decode()))
+    order = next(v for t, v in out if t == "orders")
+    view = next(v for t, v in out if t == "product-view")
+    login = next(v for t, v in out if t == "user-events")
+    fields = json.loads(order)
+    price, ts, oid = f'"price":{json.loads(order)["price"]:.2f}', f'"timestamp":"{fields["timestamp"]}"', fields["orderId"]
+    swaps = [(price, f'"price":{p}') for p in ("0", "0.00", "0.01", "10000000000", "9999999999.99", "1.999",
+                                                "1.5", "07", "1e2", "-1", "149.990")]
+    swaps += [(f'"currency":"{fields["currency"]}"', f'"currency":"{c}"') for c in ("XYZ", "usd", "")]
+    future = format_timestamp(int((now + timedelta(hours=2)).timestamp() * 1000))
+    swaps += [(ts, f'"timestamp":"{t}"') for t in (future, "0000-01-01T00:00:00.000Z", "0001-01-01T00:00:00.000Z",
+                                                    "2026-02-30T10:00:00.000Z", "2026-11-24T25:00:00.000Z")]
+    swaps += [(oid, oid.upper()), (oid, oid[:-1]), (f'"userId":"{fields["userId"]}"', '"userId":""'),
+              (f'"userId":"{fields["userId"]}"', '"userId":"a\\"b"'), (",", ", "), (":", ": "), (",", " , ")]
+    for old, new in swaps:
+        out.append(("orders", order.replace(old, new, 1)))
+        out.append(("orders", order.replace(old, new)))
+    out += [("orders", order + "\n"), ("orders", order[:-1] + ',"price":1.00}'), ("orders", " " + order),
+            ("product-view", view.replace('"productId":"', '"productId":"\\u0041')),
+            ("user-events", login.replace("LOGIN", "LOGIN ")), ("user-events", login.replace('"eventType"', '"eventtype"'))]
+    return out
+
+
+def test_the_fast_path_gives_exactly_what_the_full_parse_gives(spark):
+    """Records of the plain shape skip the JSON parser; for every record, plain or not, both
+    paths must give the same verdict and the same values, column for column."""
+    now = datetime.now(UTC)
+    rng = random.Random(7)
+    corpus = [(t, v.encode()) for t, v in _plain_variants(rng, now)]
+    corpus += [(t, v) for _, t, _, v, _ in generate(2_000, now)]
+    plain = 0
+    for topic in TOPICS:
+        rows = [(b"k", value, topic, 0, i, KAFKA_TS, 0) for i, (t, value) in enumerate(corpus) if t == topic]
+        records = spark.createDataFrame(rows, KAFKA_SCHEMA)
+        plain += records.where(F.col("value").cast("string").rlike(_fast_pattern(topic))).count()
+        results = []
+        for fast in (True, False):
+            parsed = parse(records, topic, fast_path=fast)
+            results.append({r["offset"]: (r["reject_reason"], r["h"]) for r in parsed.select(
+                "offset", "reject_reason", F.xxhash64(*parsed.columns).alias("h")).collect()})
+        differing = [(o, results[0][o], results[1][o], corpus[o][1][:200]) for o in results[1]
+                     if results[0].get(o) != results[1][o]]
+        assert not differing, f"{topic}: {len(differing)} records differ (offset, fast, full, value): {differing[:5]}"
+        assert len(results[0]) == len(rows)
+    assert plain > 2_500  # the fast path was really taken
