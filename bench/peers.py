@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import calendar
 import json
+import shutil
 import signal
 import sys
 import tempfile
@@ -179,8 +180,9 @@ def run_quix(args, tally: Tally, stop: threading.Event) -> dict:
     from quixstreams import Application
     from quixstreams.dataframe.windows import Count, Sum
 
+    state_dir = tempfile.mkdtemp(prefix="quix-state-")
     app = Application(broker_address=args.bootstrap, consumer_group=args.group, auto_offset_reset="earliest",
-                      state_dir=tempfile.mkdtemp(prefix="quix-state-"), loglevel="WARNING")
+                      state_dir=state_dir, loglevel="WARNING")
 
     def check_done() -> None:
         if tally.done():
@@ -230,7 +232,10 @@ def run_quix(args, tally: Tally, stop: threading.Event) -> dict:
     sdf.tumbling_window(timedelta(minutes=5), grace_ms=timedelta(minutes=10), on_late=on_late,
                         after_update=after_update).agg(cents=Sum("cents"), count=Count()).current()
     threading.Thread(target=lambda: (stop.wait(), app.stop()), daemon=True).start()
-    app.run()
+    try:
+        app.run()
+    finally:
+        shutil.rmtree(state_dir, ignore_errors=True)
     tally.windows = {k: _cents_count(v) for k, v in tally.windows.items()}
     return tally.report("quix", dedup=True, version=quixstreams.__version__,
                         watermark="Quix's own: per key, latest time seen - 10 min grace")
