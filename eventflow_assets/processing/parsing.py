@@ -81,9 +81,8 @@ def _fast_pattern(topic: str) -> str:
     return r"\A\{" + ", ?".join(members) + r"\}\z"
 
 
-def _fast_fields(text: Column, topic: str) -> dict[str, Column]:
-    """Each field's text, cut from a record of the plain shape by splitting at the quotes."""
-    parts = F.split(text, '"')
+def _fast_fields(parts: Column, topic: str) -> dict[str, Column]:
+    """Each field's text, from a plain record's pieces between quotes (``split(text, '"')``)."""
     index, out = 1, {}
     for name in REQUIRED_FIELDS[topic]:
         if name in _NUMBER_FIELDS:  # parts[index + 1] is ':<number>,' (or ':<number>}' at the end)
@@ -97,23 +96,27 @@ def _fast_fields(text: Column, topic: str) -> dict[str, Column]:
 
 def _with_fast_path(frame: DataFrame, topic: str) -> DataFrame:
     """Adds ``_fast`` (the record is of the plain shape and valid: no rule needs the JSON parser),
-    ``_f_<field>`` (its fields' text, NULL otherwise) and ``_slow_text`` (the text, NULL when fast).
+    ``_f_<field>`` (its fields' text, NULL otherwise), ``_f_event_time`` and ``_slow_text`` (the
+    text, NULL when fast).
 
     Nearly every record a well-behaved producer sends takes this path: one regular expression and
     a split instead of the variant parse and a dozen rules. Anything else, valid or not, goes
     through the full parse, so the verdict and the values are the same either way (a test
-    compares the two paths on hostile input).
+    compares the two paths on hostile input). The split and the timestamp are columns of their
+    own, computed once: Spark does not share a subexpression inside CASE branches.
     """
-    plain = F.col("_text").rlike(_fast_pattern(topic))
-    cut = _fast_fields(F.col("_text"), topic)
-    frame = frame.select("*", *[F.when(plain, c).alias(f"_f_{n}") for n, c in cut.items()])
-    event_time = F.try_to_timestamp(F.col("_f_timestamp"), F.lit(TIMESTAMP_FORMAT))
+    frame = frame.select("*", F.when(F.col("_text").rlike(_fast_pattern(topic)),
+                                     F.split(F.col("_text"), '"')).alias("_parts"))
+    cut = _fast_fields(F.col("_parts"), topic)
+    frame = frame.select("*", *[c.alias(f"_f_{n}") for n, c in cut.items()])
+    frame = frame.select("*", F.try_to_timestamp(F.col("_f_timestamp"), F.lit(TIMESTAMP_FORMAT))
+                         .alias("_f_event_time"))
+    event_time = F.col("_f_event_time")
     fast = event_time.isNotNull() & (event_time <= F.current_timestamp() + F.lit(MAX_CLOCK_SKEW)) \
         & (event_time >= F.lit(MIN_EVENT_TIME.isoformat()).cast("timestamp"))
     if topic == ORDERS:
         fast = fast & (F.col("_f_price").cast(PRICE_DECIMAL) > 0)
-    fast = F.coalesce(fast, F.lit(False))
-    frame = frame.select("*", fast.alias("_fast"), event_time.alias("_f_event_time"))
+    frame = frame.withColumn("_fast", F.coalesce(fast, F.lit(False)))
     return frame.withColumn("_slow_text", F.when(~F.col("_fast"), F.col("_text")))
 
 
@@ -224,14 +227,13 @@ def parse(records: DataFrame, topic: str, fast_path: bool = True) -> DataFrame:
 
     Output: the event's fields in snake_case (``order_id``, ``user_id``, ``price`` decimal(12,2),
     ``event_time`` timestamp, ...), ``topic``, ``partition``, ``offset``, ``kafka_timestamp``,
-    ``record_key``, ``payload`` (bounded), ``payload_bytes`` and ``reject_reason``.
-    ``fast_path=False`` sends every record through the full parse (for tests comparing the two).
+    ``record_key`` and ``payload`` (bounded; both NULL on a valid row: nothing keeps them),
+    ``payload_bytes`` and ``reject_reason``. ``fast_path=False`` sends every record through the full parse (for tests comparing the two).
     """
     text = F.when(F.is_valid_utf8(F.col("value")), F.col("value").cast("string"))
     base = records.select(
         F.col("topic"), F.col("partition"), F.col("offset"), F.col("timestamp").alias("kafka_timestamp"),
-        _printable(F.col("key")).alias("record_key"),
-        F.coalesce(F.substring(_printable(F.col("value")), 1, MAX_PAYLOAD_CHARS), F.lit("")).alias("payload"),
+        F.col("key").alias("_key"), F.col("value").alias("_value"),
         F.coalesce(F.octet_length(F.col("value")), F.lit(0)).alias("payload_bytes"),
         text.alias("_text"),
     )
@@ -257,8 +259,13 @@ def parse(records: DataFrame, topic: str, fast_path: bool = True) -> DataFrame:
         columns.append(_s("productId").alias("product_id"))
     if topic == ORDERS:
         columns += [F.col("_price").alias("price"), _s("currency").alias("currency")]
-    return fields.select(*columns, "event_time", "topic", "partition", "offset", "kafka_timestamp", "record_key",
-                         "payload", "payload_bytes", reason.alias("reject_reason"))
+    out = fields.select(*columns, "event_time", "topic", "partition", "offset", "kafka_timestamp", "_key", "_value",
+                        "payload_bytes", reason.alias("reject_reason"))
+    rejected_row = F.col("reject_reason").isNotNull()
+    payload = F.coalesce(F.substring(_printable(F.col("_value")), 1, MAX_PAYLOAD_CHARS), F.lit(""))
+    return out.select(*[c for c in out.columns if c not in ("_key", "_value", "payload_bytes", "reject_reason")],
+                      F.when(rejected_row, _printable(F.col("_key"))).alias("record_key"),
+                      F.when(rejected_row, payload).alias("payload"), "payload_bytes", "reject_reason")
 
 
 def valid(parsed: DataFrame) -> DataFrame:
