@@ -119,9 +119,11 @@ class ExactlyOnceSink:
         if self._checkpoint_id is None:
             self._checkpoint_id = checkpoint_id(self.checkpoint_dir) if self.checkpoint_dir else ""
         table = batch.select(*self.spec.columns).toArrow()
+        computed = time.monotonic()
         written = self.commit(table, batch_id, self._checkpoint_id)
-        log.info("%s batch %d: %s in %.2fs", self.query_name, batch_id,
-                 "replayed, skipped" if written is None else written, time.monotonic() - started)
+        log.info("%s batch %d: %s; %d rows computed and collected in %.2fs, committed in %.2fs", self.query_name,
+                 batch_id, "replayed, skipped" if written is None else written, table.num_rows,
+                 computed - started, time.monotonic() - computed)
 
     def commit(self, table: pa.Table, batch_id: int, checkpoint: str = "",
                retry_for_s: float | None = None) -> dict[str, int] | None:
