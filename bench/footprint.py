@@ -7,7 +7,7 @@ Runs `eventflow up` (embedded Apache Kafka and PostgreSQL, Dagster, the stream, 
 names one: run twice with the same --home for a warm start), and prints:
 
 - seconds from the command's start to the stream's first committed micro-batch (the first
-  ``stream_progress`` row of ``orders_raw`` with input) and to the producer's first events;
+  ``stream_progress`` row of the ``orders`` query with input) and to the producer's first events;
 - after that, over --minutes: CPU used by every process of the tree, as a share of the machine's
   cores, in total and per kind of process; resident memory (sum of RSS) at the end;
 - the Kafka broker's heap setting and resident memory.
@@ -67,10 +67,10 @@ def _cpu(procs) -> dict[int, tuple[str, float]]:
 
 
 def _first_batch(url: str, since: float) -> bool:
-    """A batch of orders_raw with input committed after ``since`` (epoch seconds): this run's."""
+    """A batch of the orders query with input committed after ``since`` (epoch seconds): this run's."""
     try:
         with psycopg.connect(url, connect_timeout=3) as conn:
-            return conn.execute("SELECT count(*) FROM stream_progress WHERE query_name = 'orders_raw' "
+            return conn.execute("SELECT count(*) FROM stream_progress WHERE query_name = 'orders' "
                                 "AND input_rows > 0 AND recorded_at >= to_timestamp(%s)", (since,)).fetchone()[0] > 0
     except psycopg.Error:
         return False
@@ -104,7 +104,7 @@ def main() -> int:
             assert time.monotonic() - started < 900, "no committed batch within 15 minutes"
             time.sleep(0.5)
         first_batch_s = time.monotonic() - started
-        print(f"services up after {services_s:.1f}s; first committed batch of orders_raw after {first_batch_s:.1f}s")
+        print(f"services up after {services_s:.1f}s; first committed batch of the orders query after {first_batch_s:.1f}s")
         before = _cpu(_tree(root))
         t0 = time.monotonic()
         time.sleep(args.minutes * 60)
