@@ -93,10 +93,26 @@ def _add_service_options(p: argparse.ArgumentParser) -> None:
                    help=f"port of that cluster's master (default {DEFAULT_MASTER_PORT})")
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from eventflow_assets.local.kafka_broker import KAFKA_VERSION
+
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+    return (f"eventflow {installed('eventflow')} (Apache Kafka {KAFKA_VERSION} embedded, Spark {installed('pyspark')}, "
+            f"Dagster {installed('dagster')})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="eventflow", description="EventFlow: real-time event analytics on Kafka, Spark and PostgreSQL.",
         epilog=ENVIRONMENT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=_version(),
+                        help="print EventFlow's version and those of the parts it runs, then exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     up = sub.add_parser("up", help="run the platform until Ctrl-C",

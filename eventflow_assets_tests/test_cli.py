@@ -26,6 +26,15 @@ def test_help(command):
     assert result.stdout.startswith(f"usage: eventflow {command[0] if command else ''}".rstrip())
 
 
+def test_version_names_the_parts_it_runs():
+    from importlib.metadata import version
+
+    result = run("--version")
+    assert result.returncode == 0
+    assert result.stdout == (f"eventflow {version('eventflow')} (Apache Kafka {KAFKA_VERSION} embedded, "
+                             f"Spark {version('pyspark')}, Dagster {version('dagster')})\n")
+
+
 def test_produce_without_any_kafka_says_how_to_get_one(tmp_path):
     result = run("produce", "--count", "1", env={"EVENTFLOW_HOME": str(tmp_path)})
     assert result.returncode == 2
