@@ -62,11 +62,13 @@ REJECTS = Merge("rejected_events", (
     ("record_key", "text"), ("payload", "text"), ("payload_bytes", "integer"), ("reason", "text")))
 
 
+VIEW_KEYS = tuple(VIEW_COUNTS.names[:-1])  # (window_start, window_end, user_id): what a view batch carries
+
+
 def count_views(views: pa.Table) -> pa.Table:
     """Views per (window, user) of one batch: the funnel needs only these counts."""
-    keys = ["window_start", "window_end", "user_id"]
-    counted = views.group_by(keys).aggregate([("user_id", "count")])
-    return counted.rename_columns([*keys, "view_count"]).select(VIEW_COUNTS.names)
+    counted = views.group_by(list(VIEW_KEYS)).aggregate([("user_id", "count")])
+    return counted.select([*VIEW_KEYS, "user_id_count"]).rename_columns(VIEW_COUNTS.names)
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,7 @@ class SinkSpec:
 
 SINKS = {
     ORDERS: SinkSpec(ORDER_ROWS, tuple(ORDER_ROWS.names)),
-    PRODUCT_VIEW: SinkSpec(VIEW_COUNTS, ("window_start", "window_end", "user_id"), count_views),
+    PRODUCT_VIEW: SinkSpec(VIEW_COUNTS, VIEW_KEYS, count_views),
     USER_EVENTS: SinkSpec(None),
 }
 
