@@ -228,7 +228,8 @@ def parse(records: DataFrame, topic: str, fast_path: bool = True) -> DataFrame:
     Output: the event's fields in snake_case (``order_id``, ``user_id``, ``price`` decimal(12,2),
     ``event_time`` timestamp, ...), ``topic``, ``partition``, ``offset``, ``kafka_timestamp``,
     ``record_key`` and ``payload`` (bounded; both NULL on a valid row: nothing keeps them),
-    ``payload_bytes`` and ``reject_reason``. ``fast_path=False`` sends every record through the full parse (for tests comparing the two).
+    ``payload_bytes`` and ``reject_reason``. ``fast_path=False`` sends every record through the
+    full parse (for tests comparing the two).
     """
     text = F.when(F.is_valid_utf8(F.col("value")), F.col("value").cast("string"))
     base = records.select(

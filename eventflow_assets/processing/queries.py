@@ -97,9 +97,12 @@ def dedup(events: DataFrame, key: str) -> DataFrame:
 
 
 def _reject_columns(is_valid) -> list:
-    """The reject columns, NULL on valid rows (nothing to carry for them but their position)."""
-    shared = {"topic", "partition", "offset"}
-    return [F.col(c) if c in shared else F.when(~is_valid, F.col(c)).alias(c)
+    """The reject columns, NULL on valid rows (nothing to carry for them but their position).
+
+    :func:`parse` already leaves ``record_key`` and ``payload`` NULL on valid rows.
+    """
+    kept = {"topic", "partition", "offset", "record_key", "payload"}
+    return [F.col(c) if c in kept else F.when(~is_valid, F.col(c)).alias(c)
             for c in REJECT_COLUMNS if c != "reject_reason"] + [F.col("reject_reason").alias("reason")]
 
 
