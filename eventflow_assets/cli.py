@@ -1,4 +1,4 @@
-"""The `eventflow` command: up, services, env, produce, status."""
+"""The `eventflow` command: one subcommand per daily task (`eventflow --help` lists them)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from urllib.parse import unquote
 
 from eventflow_assets.errors import EventFlowError
 from eventflow_assets.ingestion.generator import Anomalies, EventGenerator
@@ -26,22 +27,13 @@ from eventflow_assets.local.stack import (
     running_stack_state,
 )
 from eventflow_assets.processing.java import check_java
-from eventflow_assets.settings import BOOTSTRAP_VAR, POSTGRES_VAR, Settings, redact_url
+from eventflow_assets.settings import BOOTSTRAP_VAR, ENVIRONMENT_HELP, POSTGRES_VAR, Settings, redact_url
 from eventflow_assets.storage.schema import apply_schema
 
 DEFAULT_DAGSTER_PORT = 3000
 DEFAULT_DASHBOARD_PORT = 8501
+RESET_QUIET_S = 60  # a running stream records progress at least every 10 s
 
-ENVIRONMENT_HELP = """environment:
-  EVENTFLOW_KAFKA_BOOTSTRAP_SERVERS  Kafka to use (unset: `up`/`services` start an embedded Apache Kafka)
-  EVENTFLOW_KAFKA_<PROPERTY>         any other client property, e.g. EVENTFLOW_KAFKA_SECURITY_PROTOCOL
-  EVENTFLOW_SPARK_KAFKA_<PROPERTY>   a property for Spark's Java Kafka client, verbatim
-                                     (the common security settings are translated from EVENTFLOW_KAFKA_*)
-  EVENTFLOW_POSTGRES_URL             PostgreSQL to use (unset: `up`/`services` start an embedded server)
-  EVENTFLOW_SPARK_MASTER             Spark master for the stream and the analytics (default: local[2])
-  EVENTFLOW_CHECKPOINT_LOCATION      streaming checkpoints (default: $EVENTFLOW_HOME/checkpoints)
-  EVENTFLOW_HOME                     state directory (default: ./.eventflow)
-"""
 
 
 def _ratio(text: str) -> float:
@@ -110,7 +102,12 @@ def _version() -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="eventflow", description="EventFlow: real-time event analytics on Kafka, Spark and PostgreSQL.",
-        epilog=ENVIRONMENT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=_examples("eventflow up                      # the whole platform on this machine",
+                         "eventflow status --watch          # is the stream keeping up?",
+                         "eventflow logs stream -f",
+                         "eventflow reset                   # start over (asks first)",
+                         "eventflow <command> --help        # each command's options and examples"),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=_version(),
                         help="print EventFlow's version and those of the parts it runs, then exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -120,7 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
                                     "and the schema, start Dagster (`dg dev`: UI, daemon, and the sensor that "
                                     "keeps streaming_job running), the live dashboard (--dashboard-port), with "
                                     "--spark-workers N a local Spark cluster, and the event producer until "
-                                    "Ctrl-C, which stops all of it.", epilog=ENVIRONMENT_HELP,
+                                    "Ctrl-C, which stops all of it.",
+                        epilog=_examples("eventflow up", "eventflow up --rate 1000",
+                                         "eventflow up --no-producer --spark-workers 2",
+                                         "eventflow up --kafka-brokers 3 --dagster-port 3001"),
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_service_options(up)
     up.add_argument("--dagster-port", type=int, default=DEFAULT_DAGSTER_PORT,
@@ -137,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Start the embedded services on 127.0.0.1 under EVENTFLOW_HOME (Apache Kafka in KRaft mode, "
                     "PostgreSQL), provision the three topics and the database schema, and keep them running until "
                     "Ctrl-C or SIGTERM. Their data survives a restart. Another shell gets their addresses with "
-                    "`eval \"$(eventflow env)\"`.", epilog=ENVIRONMENT_HELP,
+                    "`eval \"$(eventflow env)\"`.",
+        epilog=_examples("eventflow services", "eventflow services --kafka-brokers 3 --spark-workers 2"),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_service_options(services)
 
@@ -145,12 +146,18 @@ def build_parser() -> argparse.ArgumentParser:
                    description="For the services of `eventflow up` or `eventflow services` running on this "
                                "EVENTFLOW_HOME, print POSIX shell `export NAME=value` lines (the database password "
                                "included): `eval \"$(eventflow env)\"`. Exits 2 when nothing runs.",
-                   epilog=ENVIRONMENT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+                   epilog=_examples("eventflow env                     # print them",
+                                    'eval "$(eventflow env)"           # set them in this shell'),
+                   formatter_class=argparse.RawDescriptionHelpFormatter)
 
     prod = sub.add_parser("produce", help="publish generated events",
                           description="Publish generated events to the three topics (creating missing topics "
                                       "first). With --count, exit once exactly N events are acknowledged; the "
-                                      "exit status is 1 if any delivery failed.", epilog=ENVIRONMENT_HELP,
+                                      "exit status is 1 if any delivery failed.",
+                          epilog=_examples("eventflow produce                       # 10 events/s until Ctrl-C",
+                                           "eventflow produce --count 100000          # as fast as possible",
+                                           "eventflow produce --rate 500 --duration 60 --seed 7",
+                                           "eventflow produce --count 1000 --malformed 0.05 --late 0.1"),
                           formatter_class=argparse.RawDescriptionHelpFormatter)
     prod.add_argument("--count", type=_non_negative_int, metavar="N", help="number of events to publish")
     prod.add_argument("--duration", type=_positive_float, metavar="SECONDS", help="stop after this long")
@@ -171,11 +178,84 @@ def build_parser() -> argparse.ArgumentParser:
                                         "trends. Exit status: 0 when every streaming query committed a batch in the "
                                         "last 2 minutes or has nothing waiting; 1 when a query never ran, or has "
                                         "records waiting and no commit for 2 minutes; 2 when Kafka or PostgreSQL "
-                                        "cannot be reached.", epilog=ENVIRONMENT_HELP,
+                                        "cannot be reached. --max-silence adds a liveness condition.",
+                            epilog=_examples("eventflow status", "eventflow status --json | jq .health",
+                                             "eventflow status --watch 5",
+                                             "eventflow status --max-silence 120 >/dev/null || alert"),
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument("--watch", type=_positive_float, nargs="?", const=5.0, metavar="SECONDS",
+                        help="show it again every SECONDS (default 5) until Ctrl-C; the exit status is the last one")
+    status.add_argument("--max-silence", type=_positive_float, metavar="SECONDS",
+                        help="also exit 1 when a query recorded no progress for SECONDS: a running stream records "
+                             "some at least every 10 s, idle or not, so this tells a stopped stream from an idle one")
     _add_dashboard_parser(sub)
+    _add_daily_parsers(sub)
     return parser
+
+
+def _examples(*lines: str) -> str:
+    return "examples:\n" + "".join(f"  {line}\n" for line in lines) + "\n" + ENVIRONMENT_HELP
+
+
+def _add_daily_parsers(sub) -> None:
+    from eventflow_assets.analytics import app as analytics_app
+    from eventflow_assets.entrypoints import describe
+    from eventflow_assets.local.logs import SERVICES
+    from eventflow_assets.processing import app as stream_app
+
+    describe(sub.add_parser("stream", help="run the streaming job (what jobs/streaming_app.py runs)"),
+             stream_app, "eventflow stream")
+    analytics = sub.add_parser("analytics", help="run the batch analytics once and print them "
+                                                 "(what jobs/batch_analytics_app.py runs)")
+    describe(analytics, analytics_app, "eventflow analytics")
+    analytics.set_defaults(validate=lambda args: analytics_app.check_arguments(analytics, args))
+
+    logs = sub.add_parser(
+        "logs", help="show or follow the local services' logs",
+        description="Print the end of a local service's log under EVENTFLOW_HOME, or follow it. Without a "
+                    "service, list the log files. 'stream' is the streaming job's own log (wherever it runs on "
+                    "this EVENTFLOW_HOME: under `eventflow up`, `eventflow stream` or spark-submit).",
+        epilog=_examples("eventflow logs", "eventflow logs stream -f", "eventflow logs kafka -n 200"),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    logs.add_argument("service", nargs="?", choices=sorted(SERVICES), metavar="SERVICE",
+                      help=f"one of {', '.join(sorted(SERVICES))}")
+    logs.add_argument("-n", "--lines", type=_non_negative_int, default=50, metavar="N",
+                      help="lines to show from the end of each file (default 50)")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing what is appended until Ctrl-C")
+
+    reset = sub.add_parser(
+        "reset", help="start over: empty EventFlow's tables and delete the stream's checkpoints",
+        description="Empty the tables the stream and the analytics write (orders_raw, the 5-minute "
+                    "aggregates, rejected_events, the stream's ledger and progress, analytics_*) and delete the "
+                    "streaming checkpoints, so that the next stream reads the topics again from their start "
+                    "(earliest offsets by default). With --topics, also delete and recreate the three topics "
+                    "(their records are lost). Refused while a stream is recording progress: stop it first. "
+                    "Asks for confirmation unless --yes.",
+        epilog=_examples("eventflow reset", "eventflow reset --yes --topics"),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    reset.add_argument("--topics", action="store_true", help="also delete and recreate the topics")
+
+    db = sub.add_parser(
+        "db", help="open psql on EventFlow's database, or print its URL",
+        description="Run psql on the database of EVENTFLOW_POSTGRES_URL or of the running local stack (the "
+                    "password is handed to psql through its environment, not its command line). Arguments after "
+                    "`--` go to psql.",
+        epilog=_examples("eventflow db", "eventflow db --url",
+                         "eventflow db -- -c 'SELECT currency, sum(total_amount) FROM revenue_by_currency_5min "
+                         "GROUP BY 1'"),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    db.add_argument("--url", action="store_true", help="print the URL (password included) instead")
+    db.add_argument("psql_args", nargs=argparse.REMAINDER, metavar="-- PSQL_ARGS", help="passed to psql")
+
+    completion = sub.add_parser(
+        "completion", help="print a shell completion script",
+        description="Print a completion script for eventflow's commands and options.",
+        epilog="examples:\n  eventflow completion bash > ~/.local/share/bash-completion/completions/eventflow\n"
+               "  eventflow completion zsh > \"${fpath[1]}/_eventflow\"\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    completion.add_argument("shell", choices=["bash", "zsh", "tcsh"])
 
 
 def _add_dashboard_parser(sub) -> None:
@@ -209,17 +289,18 @@ def _rate(args, default_unpaced: bool) -> float | None:
 
 
 class _Progress:
-    """One status line, rewritten in place on a terminal, printed every 10 s otherwise."""
+    """One status line, rewritten in place on a terminal, printed every 10 s otherwise; with a
+    total, the share done and the time left at the rate so far."""
 
-    def __init__(self, stream=sys.stderr):
+    def __init__(self, stream=sys.stderr, total: int | None = None):
         self.stream = stream
         self.tty = stream.isatty()
         self.calls = 0
+        self.total = total
 
     def __call__(self, stats: ProduceStats) -> None:
         self.calls += 1
-        line = (f"sent {stats.sent:,}  acked {stats.delivered:,}  failed {stats.failed:,}  "
-                f"{stats.rate:,.0f} events/s")
+        line = progress_line(stats.sent, stats.delivered, stats.failed, stats.rate, self.total)
         if self.tty:
             self.stream.write("\r" + line.ljust(78))
             self.stream.flush()
@@ -229,6 +310,14 @@ class _Progress:
     def done(self) -> None:
         if self.tty and self.calls:
             self.stream.write("\n")
+
+
+def progress_line(sent: int, acked: int, failed: int, rate: float, total: int | None) -> str:
+    line = f"sent {sent:,}  acked {acked:,}  failed {failed:,}  {rate:,.0f} events/s"
+    if total:
+        left = f"{(total - acked) / rate:,.0f}s left" if rate > 0 else "time left unknown"
+        line = f"{100 * acked / total:5.1f}%  {line}  {left}"
+    return line
 
 
 def _report(stats: ProduceStats) -> None:
@@ -389,7 +478,7 @@ def cmd_produce(args, settings: Settings) -> int:
     except ValueError as exc:
         raise EventFlowError(str(exc)) from None
     stop = _stop_on_signals()
-    progress = None if args.quiet else _Progress()
+    progress = None if args.quiet else _Progress(total=args.count)
     stats = produce(endpoints.kafka_config(), EventGenerator(seed=args.seed, anomalies=anomalies),
                     count=args.count, rate=_rate(args, default_unpaced=args.count is not None),
                     duration=args.duration, stop=stop, on_progress=progress)
@@ -407,11 +496,138 @@ def cmd_produce(args, settings: Settings) -> int:
 def cmd_status(args, settings: Settings) -> int:
     from eventflow_assets.status import collect_status, health, render_status
 
-    report = collect_status(resolve_endpoints(settings))
-    code, problems = health(report)
-    print(json.dumps({**report, "health": {"exit_status": code, "problems": problems}}, indent=2, default=str)
-          if args.json else render_status(report))
-    return code
+    endpoints = resolve_endpoints(settings)
+    stop = _stop_on_signals() if args.watch else threading.Event()
+    while True:
+        report = collect_status(endpoints)
+        code, problems = health(report, max_silence=args.max_silence)
+        text = (json.dumps({**report, "health": {"exit_status": code, "problems": problems}}, indent=2, default=str)
+                if args.json else render_status(report, code, problems))
+        if args.watch and sys.stdout.isatty():
+            text = "\033[H\033[2J" + text  # redraw in place
+        print(text, flush=True)
+        if not args.watch or stop.wait(args.watch):
+            return code
+
+
+def cmd_logs(args, settings: Settings) -> int:
+    from eventflow_assets.local.logs import SERVICES, follow, log_files, tail
+
+    if args.service is None:
+        for service in sorted(SERVICES):
+            files = log_files(settings.home, service)
+            for f in files:
+                print(f"{service:<10} {f}  ({f.stat().st_size:,} bytes)")
+            if not files:
+                print(f"{service:<10} (no log yet under {settings.home})")
+        return 0
+    files = log_files(settings.home, args.service)
+    if not files:
+        raise EventFlowError(f"no {args.service} log under {settings.home}: is it running on this EVENTFLOW_HOME?")
+    for f in files:
+        if len(files) > 1:
+            print(f"==> {f} <==")
+        for line in tail(f, args.lines):
+            print(line)
+    if args.follow:
+        sys.stdout.flush()
+        follow(files, lambda line: print(line, flush=True), _stop_on_signals())
+    return 0
+
+
+def _confirm(question: str) -> bool:
+    if not sys.stdin.isatty():
+        raise EventFlowError("not confirmed: stdin is not a terminal; add --yes to confirm")
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
+def cmd_reset(args, settings: Settings) -> int:
+    import shutil
+    from urllib.parse import urlsplit
+
+    from eventflow_assets.ingestion.topics import delete_topics
+    from eventflow_assets.storage.reset import empty_tables, last_progress_age, row_counts
+
+    checkpoints = settings.checkpoints
+    scheme = urlsplit(checkpoints).scheme
+    if scheme not in ("", "file"):
+        raise EventFlowError(f"the checkpoints are at {checkpoints}, which reset can only delete on this machine's "
+                             "file system: delete that location with your storage's tools, or point "
+                             "EVENTFLOW_CHECKPOINT_LOCATION at a new one, then run reset again")
+    local = Path(urlsplit(checkpoints).path if scheme else checkpoints)
+    endpoints = resolve_endpoints(settings)
+    apply_schema(endpoints.postgres_url)
+    age = last_progress_age(endpoints.postgres_url)
+    if age is not None and age.total_seconds() < RESET_QUIET_S:
+        raise EventFlowError(f"a stream recorded progress {age.total_seconds():.0f}s ago: stop it first (Ctrl-C on "
+                             "`eventflow up` or `eventflow stream`, or terminate streaming_job in Dagster), or wait "
+                             f"until it has been quiet for {RESET_QUIET_S}s")
+    counts = row_counts(endpoints.postgres_url)
+    print(f"This deletes {sum(counts.values()):,} rows from {len(counts)} tables in "
+          f"{redact_url(endpoints.postgres_url)} and the checkpoints in {local}"
+          + (f", and deletes and recreates the topics on {endpoints.kafka_bootstrap_servers}" if args.topics else "")
+          + ".")
+    if not args.yes and not _confirm("Reset?"):
+        print("nothing changed")
+        return 1
+    if args.topics:
+        deleted = delete_topics(endpoints.kafka_config())
+        provision_topics(endpoints.kafka_config())
+        print(f"topics:      {', '.join(deleted) or 'none existed'} deleted; created again empty")
+    if local.exists():
+        shutil.rmtree(local)
+    print(f"checkpoints: {local} deleted")
+    empty_tables(endpoints.postgres_url)
+    print(f"tables:      {len(counts)} emptied; the next stream starts from the topics' earliest offsets")
+    return 0
+
+
+def cmd_db(args, settings: Settings) -> int:
+    import shutil
+    from urllib.parse import urlsplit, urlunsplit
+
+    from eventflow_assets.analytics.app import postgres_url
+
+    url = postgres_url(settings)
+    if args.url:
+        print(url)
+        return 0
+    psql = shutil.which("psql")
+    if psql is None:
+        raise EventFlowError("psql is not installed (Debian/Ubuntu: apt-get install postgresql-client); "
+                             "`eventflow db --url` prints the URL for another client")
+    parts = urlsplit(url)
+    env = dict(os.environ)
+    if parts.password is not None:
+        env["PGPASSWORD"] = unquote(parts.password)
+        host = parts.hostname + (f":{parts.port}" if parts.port else "")
+        user = f"{parts.username}@" if parts.username else ""
+        url = urlunsplit(parts._replace(netloc=user + host))
+    extra = args.psql_args[1:] if args.psql_args[:1] == ["--"] else args.psql_args
+    os.execve(psql, [psql, url, *extra], env)
+
+
+def cmd_completion(args, settings: Settings) -> int:
+    import shtab
+
+    print(shtab.complete(build_parser(), shell=args.shell))
+    return 0
+
+
+def cmd_stream(args, settings: Settings) -> int:
+    from eventflow_assets.entrypoints import configure_logging
+    from eventflow_assets.processing import app
+
+    configure_logging()
+    return app.run(args, settings)
+
+
+def cmd_analytics(args, settings: Settings) -> int:
+    from eventflow_assets.analytics import app
+    from eventflow_assets.entrypoints import configure_logging
+
+    configure_logging()
+    return app.run(args, settings)
 
 
 def cmd_dashboard(args, settings: Settings) -> int:
@@ -430,11 +646,14 @@ def cmd_dashboard(args, settings: Settings) -> int:
 
 
 COMMANDS = {"up": cmd_up, "services": cmd_services, "env": cmd_env, "produce": cmd_produce, "status": cmd_status,
-            "dashboard": cmd_dashboard}
+            "dashboard": cmd_dashboard, "stream": cmd_stream, "analytics": cmd_analytics, "logs": cmd_logs,
+            "reset": cmd_reset, "db": cmd_db, "completion": cmd_completion}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if hasattr(args, "validate"):
+        args.validate(args)
     try:
         settings = Settings.from_env()
         return COMMANDS[args.command](args, settings)

@@ -29,6 +29,18 @@ SPARK_KAFKA_PREFIX = "EVENTFLOW_SPARK_KAFKA_"
 SPARK_MASTER_VAR = "EVENTFLOW_SPARK_MASTER"
 CHECKPOINT_VAR = "EVENTFLOW_CHECKPOINT_LOCATION"
 
+# The variables as `--help` texts list them.
+ENVIRONMENT_HELP = """environment:
+  EVENTFLOW_KAFKA_BOOTSTRAP_SERVERS  Kafka to use (unset: `up`/`services` start an embedded Apache Kafka)
+  EVENTFLOW_KAFKA_<PROPERTY>         any other client property, e.g. EVENTFLOW_KAFKA_SECURITY_PROTOCOL
+  EVENTFLOW_SPARK_KAFKA_<PROPERTY>   a property for Spark's Java Kafka client, verbatim
+                                     (the common security settings are translated from EVENTFLOW_KAFKA_*)
+  EVENTFLOW_POSTGRES_URL             PostgreSQL to use (unset: `up`/`services` start an embedded server)
+  EVENTFLOW_SPARK_MASTER             Spark master for the stream and the analytics (default: local[2])
+  EVENTFLOW_CHECKPOINT_LOCATION      streaming checkpoints (default: $EVENTFLOW_HOME/checkpoints)
+  EVENTFLOW_HOME                     state directory (default: ./.eventflow)
+"""
+
 # Properties whose values must never reach a log line.
 _SECRET_MARKERS = ("password", "secret", "token", "jaas", "key.pem", "credentials")
 

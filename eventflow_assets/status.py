@@ -67,22 +67,31 @@ def waiting(read_offsets: dict, ranges: dict) -> int:
     return total
 
 
-def health(report: dict, now: datetime | None = None) -> tuple[int, list[str]]:
+def health(report: dict, now: datetime | None = None, max_silence: float | None = None) -> tuple[int, list[str]]:
     """(exit status, problems): 0 when every query committed a batch in the last two minutes or has
-    nothing waiting; 1 when a query never ran, or has records waiting and no commit for two minutes."""
+    nothing waiting; 1 when a query never ran, or has records waiting and no commit for two minutes.
+
+    With ``max_silence`` (seconds), also 1 when a query recorded nothing for that long: a running
+    stream records progress at least every 10 s even when idle, so silence means it is down.
+    """
     now = now or datetime.now(timezone.utc)
     problems = []
     for name in QUERY_NAMES:
         s = report["streaming"].get(name)
         if s is None:
             problems.append(f"{name}: no micro-batch recorded yet")
-        elif s["waiting"] and now - s["recorded_at"] > STALE_AFTER:
-            minutes = (now - s["recorded_at"]).total_seconds() / 60
-            problems.append(f"{name}: {s['waiting']:,} records waiting, last batch {minutes:.0f} min ago")
+            continue
+        silent = now - s["recorded_at"]
+        if s["waiting"] and silent > STALE_AFTER:
+            problems.append(f"{name}: {s['waiting']:,} records waiting, last batch {silent.total_seconds() / 60:.0f} "
+                            "min ago")
+        elif max_silence is not None and silent.total_seconds() > max_silence:
+            problems.append(f"{name}: no progress recorded for {silent.total_seconds():.0f}s (more than "
+                            f"{max_silence:g}s): the stream is not running")
     return (1 if problems else 0), problems
 
 
-def render_status(report: dict) -> str:
+def render_status(report: dict, code: int | None = None, problems: list[str] | None = None) -> str:
     lines = ["Topics (end offset per partition):"]
     for name, info in report["topics"].items():
         if info is None:
@@ -104,7 +113,8 @@ def render_status(report: dict) -> str:
         when = f"{a['computed_at']:%Y-%m-%d %H:%M:%S %Z}" if a["computed_at"] else "never"
         latest = f", latest window ends {a['latest_window_end']:%Y-%m-%d %H:%M %Z}" if a.get("latest_window_end") else ""
         lines.append(f"  {t:<34} {a['rows']:,}  computed {when}{latest}")
-    code, problems = health(report)
+    if code is None:
+        code, problems = health(report)
     lines.append("Health: " + ("ok" if code == 0 else "STALE (exit status 1)"))
     lines += [f"  {p}" for p in problems]
     return "\n".join(lines)

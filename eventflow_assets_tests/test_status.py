@@ -36,3 +36,12 @@ def test_a_query_behind_for_two_minutes_or_never_run_is_stale():
     per_query["user-events"] = (120, 5)  # exactly two minutes: not yet stale
     per_query["orders"] = (30, 0)
     assert health(report(**per_query), NOW) == (0, [])
+
+
+def test_max_silence_tells_a_stopped_stream_from_an_idle_one():
+    per_query = {"user-events": (8, 0), "product-view": (61, 0), "orders": (200, 9)}
+    assert health(report(**per_query), NOW) == (1, ["orders: 9 records waiting, last batch 3 min ago"])
+    assert health(report(**per_query), NOW, max_silence=60) == (1, [
+        "product-view: no progress recorded for 61s (more than 60s): the stream is not running",
+        "orders: 9 records waiting, last batch 3 min ago"])
+    assert health(report(**{q: (60, 0) for q in QUERIES}), NOW, max_silence=60) == (0, [])

@@ -83,6 +83,27 @@ def provision_topics(kafka_config: dict, specs=TOPICS, replication_factor: int |
     return result
 
 
+def delete_topics(kafka_config: dict, specs=TOPICS, timeout: float = 30.0) -> list[str]:
+    """Delete EventFlow's topics (their records with them) and wait until no broker lists them,
+    so that they can be created again at once. Returns the names deleted."""
+    admin = admin_client(kafka_config)
+    listed = check_reachable(admin, kafka_config["bootstrap.servers"], timeout).topics
+    names = [s.name for s in specs if s.name in listed]
+    if not names:
+        return []
+    for name, future in admin.delete_topics(names, operation_timeout=timeout, request_timeout=timeout).items():
+        try:
+            future.result(timeout)
+        except KafkaException as exc:
+            raise EventFlowError(f"could not delete topic {name!r}: {exc.args[0].str()}") from None
+    deadline = time.monotonic() + timeout
+    while set(names) & set(admin.list_topics(timeout=timeout).topics):
+        if time.monotonic() > deadline:
+            raise EventFlowError(f"topics {', '.join(names)} were still listed {timeout:.0f}s after deletion")
+        time.sleep(0.05)
+    return names
+
+
 def _wait_until_listed(admin, names: list[str], timeout: float) -> None:
     """A topic just created can be missing from a broker's metadata for a moment: wait for it."""
     deadline = time.monotonic() + timeout

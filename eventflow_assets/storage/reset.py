@@ -1,0 +1,33 @@
+"""Empty EventFlow's tables for `eventflow reset` (reference data such as currency rates and the
+schema itself stay)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from psycopg import sql
+
+from eventflow_assets.storage.postgres import connect
+from eventflow_assets.storage.tables import ANALYTICS_TABLES, SINK_TABLES, STREAM_LEDGER, STREAM_PROGRESS
+
+RESET_TABLES = SINK_TABLES + STREAM_LEDGER + ANALYTICS_TABLES
+
+
+def last_progress_age(url: str) -> timedelta | None:
+    """How long ago any streaming query last recorded progress (a running stream records one
+    at least every 10 s, idle or not); None if none ever did."""
+    with connect(url) as conn:
+        return conn.execute(sql.SQL("SELECT now() - max(recorded_at) FROM {}").format(
+            sql.Identifier(STREAM_PROGRESS))).fetchone()[0]
+
+
+def row_counts(url: str) -> dict[str, int]:
+    with connect(url) as conn:
+        return {t: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(t))).fetchone()[0]
+                for t in RESET_TABLES}
+
+
+def empty_tables(url: str) -> None:
+    """TRUNCATE them all in one transaction: all emptied, or none."""
+    with connect(url) as conn:
+        conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(map(sql.Identifier, RESET_TABLES))))
