@@ -8,6 +8,7 @@ from eventflow_assets.orchestration.analytics_sensors import finalized_windows, 
 from eventflow_assets.orchestration.checks import sink_checks
 from eventflow_assets.orchestration.producer import producer_job
 from eventflow_assets.orchestration.resources import EventFlowEndpoints, EventFlowPySpark, spark_config
+from eventflow_assets.orchestration.retention import retention_job, retention_schedule
 from eventflow_assets.orchestration.schedules import (global_analytics_schedule, sink_checks_job,
                                                       sink_checks_schedule)
 from eventflow_assets.orchestration.sensors import streaming_supervisor, topic_observations
@@ -18,9 +19,9 @@ from eventflow_assets.orchestration.topic_assets import topic_assets
 defs = dg.Definitions(
     assets=[*topic_assets, *table_assets, currency_rates, *analytics_assets],
     asset_checks=sink_checks,
-    jobs=[streaming_job, producer_job, sink_checks_job, revenue_trends_job, global_analytics_job],
+    jobs=[streaming_job, producer_job, sink_checks_job, revenue_trends_job, global_analytics_job, retention_job],
     sensors=[streaming_supervisor, topic_observations, finalized_windows, global_analytics_refresh, failure_alerts],
-    schedules=[sink_checks_schedule, global_analytics_schedule],
+    schedules=[sink_checks_schedule, global_analytics_schedule, retention_schedule],
     # streaming_job binds its own session, named eventflow-streaming (orchestration/streaming.py).
     resources={"eventflow": EventFlowEndpoints(),
                "pyspark": EventFlowPySpark(spark_config=spark_config("eventflow-analytics"))},

@@ -27,10 +27,12 @@ def test_definitions_hold_exactly_the_documented_objects():
     graph = repo.asset_graph
     assert set(graph.get_all_asset_keys()) == TOPIC_KEYS | TABLE_KEYS | {RATES_KEY} | ANALYTICS_KEYS
     assert {j.name for j in repo.get_all_jobs() if not j.name.startswith("__")} == {
-        "streaming_job", "producer_job", "sink_checks_job", "revenue_trends_job", "global_analytics_job"}
+        "streaming_job", "producer_job", "sink_checks_job", "revenue_trends_job", "global_analytics_job",
+        "retention_job"}
     assert {s.name for s in repo.sensor_defs} == {"streaming_supervisor", "topic_observations", "finalized_windows",
                                                   "global_analytics_refresh", "failure_alerts"}
-    assert {s.name for s in repo.schedule_defs} == {"sink_checks_schedule", "global_analytics_schedule"}
+    assert {s.name for s in repo.schedule_defs} == {"sink_checks_schedule", "global_analytics_schedule",
+                                                    "retention_schedule"}
     assert set(graph.asset_check_keys) == {
         dg.AssetCheckKey(_key("revenue_by_currency_5min"), "agrees_with_orders_raw"),
         dg.AssetCheckKey(_key("conversion_funnel_5min"), "agrees_with_orders_raw"),
@@ -69,6 +71,7 @@ def test_lineage_groups_and_automation():
     assert repo.get_sensor_def("finalized_windows").job_name == "revenue_trends_job"
     assert repo.get_sensor_def("global_analytics_refresh").job_name == "global_analytics_job"
     assert repo.get_schedule_def("global_analytics_schedule").job_name == "global_analytics_job"
+    assert repo.get_schedule_def("retention_schedule").job_name == "retention_job"
     for job in ("revenue_trends_job", "global_analytics_job"):
         assert defs.resolve_job_def(job).tags == {"dagster/max_retries": "2"}
     # Every analytics asset, and nothing else, is in the pool the instance limits to one run
