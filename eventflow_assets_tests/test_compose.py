@@ -31,7 +31,8 @@ DOCKERFILE = REPO / "Dockerfile"
 
 # The broker `eventflow up` embeds and the one compose runs are the same Apache Kafka.
 KAFKA_IMAGE = f"apache/kafka:{KAFKA_VERSION}"
-APP_SERVICES = {"eventflow-streaming", "eventflow-producer", "dagster-webserver", "dagster-daemon"}
+APP_SERVICES = {"eventflow-streaming", "eventflow-producer", "dagster-webserver", "dagster-daemon",
+                "eventflow-dashboard"}
 DAGSTER_SERVICES = {"dagster-webserver", "dagster-daemon"}
 ALL_SERVICES = APP_SERVICES | {"kafka", "kafka-init", "postgres"}
 # topic -> (partitions, retention.ms), as in CONTRACTS.md: 7, 7 and 30 days.
@@ -48,20 +49,33 @@ DEPENDS_ON = {
     "eventflow-producer": {"kafka-init": "service_completed_successfully"},
     "dagster-webserver": {"kafka-init": "service_completed_successfully", "postgres": "service_healthy"},
     "dagster-daemon": {"postgres": "service_healthy", "dagster-webserver": "service_healthy"},
+    "eventflow-dashboard": {"postgres": "service_healthy"},
 }
 # (service, published port) -> host address it binds; None means all interfaces.
 PUBLISHED = {
-    ("dagster-webserver", 3000): None,
+    ("dagster-webserver", 3000): "127.0.0.1",
+    ("eventflow-dashboard", 8501): "127.0.0.1",
     ("kafka", 9094): "127.0.0.1",
     ("postgres", 5432): "127.0.0.1",
 }
-LOCAL_DEFAULT_PASSWORD = "eventflow"  # documented in docker-compose.yml as local-only
+# The UIs without a login: published beyond this host only when EVENTFLOW_PUBLISH_ADDRESS says so.
+UIS = {("dagster-webserver", 3000), ("eventflow-dashboard", 8501)}
+PASSWORD_REF = "${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD (environment or .env)}"
+FIXTURE_PASSWORD = "fixture-pw"
+# Services running a JVM: a memory limit each, so that one cannot starve the others.
+JVM_SERVICES = {"kafka", "eventflow-streaming", "dagster-daemon"}
 PG_CONNECTION_KEYS = {"username", "password", "hostname", "db_name", "port"}
 
 
 def compose_config(tmp_dir: Path, **env: str) -> dict:
     """`docker-compose config` of the repo's file, parsed, with exactly `env` as the
-    user's POSTGRES_* settings (an empty --env-file keeps a developer's .env out)."""
+    user's POSTGRES_* and EVENTFLOW_* settings (an empty --env-file keeps a developer's .env out)."""
+    result = _run_config(tmp_dir, **env)
+    assert result.returncode == 0, f"docker-compose config rejected the file:\n{result.stderr}"
+    return yaml.safe_load(result.stdout)
+
+
+def _run_config(tmp_dir: Path, **env: str) -> subprocess.CompletedProcess:
     exe = shutil.which("docker-compose")
     if exe is None:
         pytest.fail("`docker-compose` is not installed: install the Debian package docker-compose "
@@ -69,17 +83,15 @@ def compose_config(tmp_dir: Path, **env: str) -> dict:
                     "It validates the compose file without a Docker engine.")
     env_file = tmp_dir / "empty.env"
     env_file.write_text("")
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("POSTGRES_", "COMPOSE_"))}
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("POSTGRES_", "COMPOSE_", "EVENTFLOW_"))}
     environ.update(env)
-    result = subprocess.run([exe, "--env-file", str(env_file), "-f", str(COMPOSE_FILE), "config"],
-                            cwd=REPO, env=environ, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, f"docker-compose config rejected the file:\n{result.stderr}"
-    return yaml.safe_load(result.stdout)
+    return subprocess.run([exe, "--env-file", str(env_file), "-f", str(COMPOSE_FILE), "config"],
+                          cwd=REPO, env=environ, capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture(scope="module")
 def services(tmp_path_factory) -> dict:
-    return compose_config(tmp_path_factory.mktemp("compose"))["services"]
+    return compose_config(tmp_path_factory.mktemp("compose"), POSTGRES_PASSWORD=FIXTURE_PASSWORD)["services"]
 
 
 def _env(service: dict) -> dict[str, str]:
@@ -223,14 +235,23 @@ def test_app_services_reach_kafka_and_postgres_by_service_name(services):
 
 
 def test_commands(services):
-    assert services["eventflow-streaming"]["command"] == ["python", "jobs/streaming_app.py"]
+    assert services["eventflow-streaming"]["command"] == ["eventflow", "stream"]
     assert services["eventflow-producer"]["command"] == ["eventflow", "produce"]
     assert services["dagster-webserver"]["command"] == [
         "dagster-webserver", "-h", "0.0.0.0", "-p", "3000", "-w", "workspace.yaml"]
     assert services["dagster-daemon"]["command"] == ["dagster-daemon", "run", "-w", "workspace.yaml"]
+    assert services["eventflow-dashboard"]["command"] == [
+        "eventflow", "dashboard", "--host", "0.0.0.0", "--port", "8501"]
+    # Synthetic events only on demand: a real deployment's applications publish their own.
+    assert services["eventflow-producer"]["profiles"] == ["demo"]
+    assert all("profiles" not in s for name, s in services.items() if name != "eventflow-producer")
     # The programs and the options used exist in the versions the project installs.
     bindir = Path(sys.executable).parent
     for argv, options in ((["eventflow", "produce", "--help"], ["--rate"]),
+                          (["eventflow", "stream", "--help"], ["--available-now"]),
+                          (["eventflow", "status", "--help"], ["--max-silence"]),
+                          (["eventflow", "dashboard", "--help"], ["--host", "--port"]),
+                          (["dagster-daemon", "liveness-check", "--help"], ["heartbeats"]),
                           (["dagster-daemon", "run", "--help"], ["--workspace"]),
                           (["dagster-webserver", "--help"], ["--workspace", "--host", "--port"])):
         result = subprocess.run([str(bindir / argv[0]), *argv[1:]], capture_output=True, text=True,
@@ -254,16 +275,49 @@ def test_healthchecks(services):
     assert _healthcheck_text(services["postgres"]).startswith("pg_isready ")
     webserver = _healthcheck_text(services["dagster-webserver"])
     assert "urllib.request.urlopen('http://localhost:3000/server_info'" in webserver
+    assert HEALTHCHECKS == {name: _healthcheck_text(services[name]) for name in HEALTHCHECKS}
+    for name in APP_SERVICES - {"eventflow-producer"}:
+        _healthcheck_text(services[name])  # every long-running EventFlow service has one
 
 
-def test_only_dagster_is_published_beyond_localhost(services):
-    published = {(name, port): host for name, service in services.items()
-                 for port, (target, host) in _published(service).items()}
-    assert published == PUBLISHED
+# The health checks whose commands test_up.py runs against a live local stack (same commands,
+# with the local ports in place of the containers' own).
+HEALTHCHECKS = {
+    "eventflow-streaming": "eventflow status --max-silence 120",
+    "dagster-daemon": "dagster-daemon liveness-check",
+    "eventflow-dashboard": "python -c import urllib.request; "
+                           "urllib.request.urlopen('http://localhost:8501/health', timeout=5)",
+}
+
+
+def test_jvm_services_have_resource_limits(services):
+    for name in JVM_SERVICES:
+        assert services[name].get("mem_limit"), name
+        assert float(services[name].get("cpus", 0)) > 0, name
+    heap = re.search(r"-Xmx(\d+)([mg])", _env(services["kafka"])["KAFKA_HEAP_OPTS"])
+    heap_bytes = int(heap.group(1)) * (2**30 if heap.group(2) == "g" else 2**20)
+    limit = services["kafka"]["mem_limit"]
+    limit_bytes = limit if isinstance(limit, int) else int(limit[:-1]) * {"g": 2**30, "m": 2**20}[limit[-1]]
+    assert heap_bytes < limit_bytes
+
+
+def _published_hosts(services: dict) -> dict:
+    return {(name, port): host for name, service in services.items()
+            for port, (target, host) in _published(service).items()}
+
+
+def test_everything_is_published_on_localhost_only(services):
+    assert _published_hosts(services) == PUBLISHED
     for (name, port), _host in PUBLISHED.items():
         assert _published(services[name])[port][0] == port
     # The host listener that 9094 publishes is advertised under a name the host resolves.
     assert "HOST://localhost:9094" in _env(services["kafka"])["KAFKA_ADVERTISED_LISTENERS"]
+
+
+def test_the_uis_go_beyond_localhost_only_when_asked(tmp_path):
+    opened = compose_config(tmp_path, POSTGRES_PASSWORD=FIXTURE_PASSWORD, EVENTFLOW_PUBLISH_ADDRESS="0.0.0.0")
+    assert _published_hosts(opened["services"]) == {key: ("0.0.0.0" if key in UIS else host)
+                                                    for key, host in PUBLISHED.items()}
 
 
 def test_postgres_creates_the_dagster_database(services):
@@ -304,6 +358,12 @@ def test_dagster_yaml_takes_every_connection_value_from_the_environment(services
         assert _mounts(services[name])["/opt/dagster/dagster_home/storage"] == "dagster-storage", name
 
 
+def test_without_a_password_compose_refuses_to_start(tmp_path):
+    result = _run_config(tmp_path)
+    assert result.returncode != 0
+    assert "set POSTGRES_PASSWORD (environment or .env)" in result.stderr
+
+
 def test_credentials_are_substituted_not_hardcoded(tmp_path):
     secret = "n0t-the-default"
     services = compose_config(tmp_path, POSTGRES_USER="ops", POSTGRES_PASSWORD=secret,
@@ -316,19 +376,13 @@ def test_credentials_are_substituted_not_hardcoded(tmp_path):
     for name in DAGSTER_SERVICES:
         env = _env(services[name])
         assert (env["DAGSTER_PG_USERNAME"], env["DAGSTER_PG_PASSWORD"]) == ("ops", secret), name
-    # With the user's password set, the local default is nowhere in the result.
-    rendered = yaml.safe_dump(services)
-    assert f":{LOCAL_DEFAULT_PASSWORD}@" not in rendered
-    assert not re.search(rf"PASSWORD: {LOCAL_DEFAULT_PASSWORD}\b", rendered)
-
-    # In the source, every password is the documented substitution, and nothing else in the
-    # deployment files holds one.
+    # In the source, every password is the required substitution (no default), and nothing else
+    # in the deployment files holds one.
     source = COMPOSE_FILE.read_text()
-    default_ref = "${POSTGRES_PASSWORD:-" + LOCAL_DEFAULT_PASSWORD + "}"
-    for match in re.finditer(r"^\s*\w*PASSWORD\w*: *(\S+)", source, re.MULTILINE):
-        assert match.group(1) == default_ref, match.group(0)
-    userinfos = re.findall(r"postgres(?:ql)?://(\S*)@", source)
-    assert userinfos and set(userinfos) == {"${POSTGRES_USER:-eventflow}:" + default_ref}
+    refs = [m.group(1) for m in re.finditer(r"^\s*\w*PASSWORD\w*: *(.+)$", source, re.MULTILINE)]
+    assert len(refs) == 2 and set(refs) == {PASSWORD_REF}
+    userinfos = re.findall(r"postgres(?:ql)?://(.*?)@postgres:", source)
+    assert userinfos and set(userinfos) == {"${POSTGRES_USER:-eventflow}:" + PASSWORD_REF}
     for path in (DOCKERFILE, DAGSTER_YAML, *(REPO / "deploy" / "postgres-init").iterdir()):
         assert not re.search(r"password[ \t]*[:=][ \t]*['\"]?\w", path.read_text(), re.IGNORECASE), path
 
