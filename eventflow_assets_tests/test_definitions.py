@@ -29,7 +29,8 @@ def test_definitions_hold_exactly_the_documented_objects():
     assert {j.name for j in repo.get_all_jobs() if not j.name.startswith("__")} == {
         "streaming_job", "producer_job", "sink_checks_job", "revenue_trends_job", "global_analytics_job",
         "retention_job"}
-    assert {s.name for s in repo.sensor_defs} == {"streaming_supervisor", "topic_observations", "finalized_windows",
+    assert {s.name for s in repo.sensor_defs} == {"streaming_supervisor", "topic_observations",
+                                                  "sink_table_materializations", "finalized_windows",
                                                   "global_analytics_refresh", "failure_alerts"}
     assert {s.name for s in repo.schedule_defs} == {"sink_checks_schedule", "global_analytics_schedule",
                                                     "retention_schedule"}

@@ -17,7 +17,6 @@ from eventflow_assets.ingestion.events import TOPIC_NAMES
 from eventflow_assets.orchestration.probes import stream_lag, topic_ranges
 from eventflow_assets.orchestration.resources import EventFlowEndpoints
 from eventflow_assets.orchestration.streaming import STREAMING_JOB, streaming_job
-from eventflow_assets.orchestration.table_assets import SINK_TABLES
 
 # `eventflow up --no-streaming` sets this to "off" for the Dagster processes.
 SUPERVISOR_SWITCH = "EVENTFLOW_STREAMING_SUPERVISOR"
@@ -84,9 +83,10 @@ def _topic_metadata(topic: str, ranges: dict, previous: dict, elapsed: float | N
     total_end, before = sum(ends.values()), previous.get(topic)
     if elapsed and before is not None and total_end >= before:
         metadata["messages_per_s"] = round((total_end - before) / elapsed, 3)
-    for query, (topics, _) in SINK_TABLES.items():
-        if topic in topics and query in lag:
-            metadata[f"lag_{query}"] = sum(n for tp, n in lag[query].items() if tp.rsplit(":", 1)[0] == topic)
+    for query, parts in sorted(lag.items()):  # each query that reads the topic (one per topic today)
+        behind = [n for tp, n in parts.items() if tp.rsplit(":", 1)[0] == topic]
+        if behind:
+            metadata[f"lag_{query}"] = sum(behind)
     return metadata
 
 

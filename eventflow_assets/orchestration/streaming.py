@@ -1,9 +1,11 @@
-"""``streaming_job``: one long-running op hosts the streaming queries and reports each micro-batch.
+"""``streaming_job``: one long-running op hosts the streaming queries.
 
 The queries run in a worker thread (:func:`run_streaming`); Spark calls ``on_progress`` on its
 py4j listener thread after each batch. Dagster's step context is not meant to be used from other
-threads, so those rows go through a queue and the op's main thread turns them into
-``AssetMaterialization`` events while it waits. Terminating the run from the UI raises
+threads, so those rows go through a queue and the op's main thread logs a summary of them at most
+once a minute while it waits. The sink tables' materializations do not come from here: the
+``sink_table_materializations`` sensor (``orchestration/stream_assets.py``) reads them from
+``stream_progress``, which the stream writes wherever it runs. Terminating the run from the UI raises
 ``DagsterExecutionInterruptedError`` in that main thread: the queries then stop after their
 batch in flight commits and the interruption is re-raised, so the run ends CANCELED.
 """
@@ -18,15 +20,14 @@ from pydantic import Field
 
 from eventflow_assets.ingestion.topics import provision_topics
 from eventflow_assets.orchestration.resources import EventFlowEndpoints, EventFlowPySpark, spark_config
-from eventflow_assets.orchestration.table_assets import table_key
-from eventflow_assets.processing.queries import QUERY_TABLES, StreamConfig
+from eventflow_assets.processing.queries import StreamConfig
 from eventflow_assets.processing.runner import run_streaming
-from eventflow_assets.storage.postgres import connect
 from eventflow_assets.storage.schema import apply_schema
 
 STREAMING_JOB = "streaming_job"
 # The instance's run queue admits one run with this tag at a time (see orchestration/instance.py).
 STREAM_TAG = "eventflow/stream"
+LOG_EVERY_S = 60
 
 
 class StreamingConfig(dg.Config):
@@ -43,69 +44,42 @@ class StreamingConfig(dg.Config):
                                   "jobs/streaming_app.py.")
 
 
-def _materialization(row: dict, table: str, rows_written: int) -> dg.AssetMaterialization:
-    metadata = {
-        "query": row["query_name"],
-        "batch_id": row["batch_id"],
-        "rows_written": rows_written,
-        "input_rows": row["input_rows"],
-        "rejected_rows": row["rejected_rows"],
-        "late_rows": row["late_rows"],
-        "batch_duration_s": row["duration_ms"] / 1000.0,
-        "lag": sum(row["lag"].values()),
-    }
-    if row["watermark"] is not None:
-        metadata["watermark"] = dg.MetadataValue.timestamp(row["watermark"])
-    return dg.AssetMaterialization(asset_key=table_key(table), metadata=metadata,
-                                   description=f"micro-batch {row['batch_id']} of the {row['query_name']} query")
+class ProgressLog:
+    """The op's run log, kept light: at most one line per ``every`` seconds summarizing the batches
+    since the previous line (the sink tables' materializations come from the
+    ``sink_table_materializations`` sensor, which reads the same rows from ``stream_progress``)."""
 
+    def __init__(self, every: float = LOG_EVERY_S, clock=time.monotonic):
+        self.every, self.clock = every, clock
+        self.last = clock()
+        self.batches: dict[str, list[dict]] = {}
 
-class BatchReporter:
-    """Turns ``stream_progress`` rows into materializations of the tables each batch wrote to,
-    once per (query, batch) of this run.
+    def add(self, row: dict) -> None:
+        self.batches.setdefault(row["query_name"], []).append(row)
 
-    Batch ids are unique per query within one checkpoint, and a run uses one checkpoint.
-    """
+    def line(self) -> str | None:
+        """The summary of the batches since the previous line, once ``every`` seconds have passed."""
+        if not self.batches or self.clock() - self.last < self.every:
+            return None
+        return self.flush()
 
-    def __init__(self, context: dg.OpExecutionContext, postgres_url: str):
-        self.context = context
-        self.url = postgres_url
-        self.reported: set[tuple[str, int]] = set()
-        with connect(postgres_url) as conn:
-            self.started_at = conn.execute("SELECT now()").fetchone()[0]
-
-    def report(self, row: dict) -> None:
-        key = (row["query_name"], row["batch_id"])
-        if key in self.reported:
-            return
-        self.reported.add(key)
-        with connect(self.url) as conn:
-            found = conn.execute("SELECT table_rows FROM stream_progress WHERE query_name = %s AND batch_id = %s "
-                                 "ORDER BY recorded_at DESC LIMIT 1", key).fetchone()
-        table_rows = found[0] if found else {}
-        for table in QUERY_TABLES.get(row["query_name"], ()):
-            if table_rows.get(table):
-                self.context.log_event(_materialization(row, table, table_rows[table]))
-
-    def catch_up(self) -> None:
-        """Report batches recorded since the op started whose callback never arrived.
-
-        Spark delivers listener events asynchronously; the last ones can still be in flight when
-        the queries have stopped and the listener is removed.
-        """
-        with connect(self.url) as conn:
-            cur = conn.execute("""
-                SELECT query_name, batch_id, watermark, input_rows, late_rows, rejected_rows, duration_ms, lag
-                FROM stream_progress WHERE recorded_at >= %s ORDER BY recorded_at""", (self.started_at,))
-            names = [d.name for d in cur.description]
-            rows = [dict(zip(names, r)) for r in cur.fetchall()]
-        for row in rows:
-            self.report(row)
+    def flush(self) -> str | None:
+        """The summary of the batches not yet logged, now (the run's last line)."""
+        if not self.batches:
+            return None
+        parts = []
+        for query, rows in self.batches.items():
+            latest = rows[-1]
+            parts.append(f"{query}: {len(rows)} batches (last {latest['batch_id']}), "
+                         f"{sum(r['input_rows'] for r in rows):,} records, lag {sum(latest['lag'].values()):,}")
+        self.batches, self.last = {}, self.clock()
+        return "micro-batches: " + "; ".join(parts)
 
 
 def host_queries(context: dg.OpExecutionContext, start_queries, stop: threading.Event,
-                 events: queue.Queue, reporter: BatchReporter, max_seconds: float | None) -> None:
-    """Run ``start_queries`` in a worker thread; report batches from this thread until it ends."""
+                 events: queue.Queue, progress: ProgressLog, max_seconds: float | None) -> None:
+    """Run ``start_queries`` in a worker thread; this thread waits, logging progress (at most a
+    line a minute), until it ends."""
     failure: list[BaseException] = []
 
     def work() -> None:
@@ -117,9 +91,11 @@ def host_queries(context: dg.OpExecutionContext, start_queries, stop: threading.
     def drain() -> None:
         while True:
             try:
-                reporter.report(events.get_nowait())
+                progress.add(events.get_nowait())
             except queue.Empty:
-                return
+                break
+        if (line := progress.flush()) is not None:
+            context.log.info(line)
 
     worker = threading.Thread(target=work, name="eventflow-streaming", daemon=True)
     deadline = None if max_seconds is None else time.monotonic() + max_seconds
@@ -130,24 +106,25 @@ def host_queries(context: dg.OpExecutionContext, start_queries, stop: threading.
                 context.log.info(f"bounded run: {max_seconds:g}s passed, stopping after the current batches")
                 stop.set()
             try:
-                reporter.report(events.get(timeout=0.5))
+                progress.add(events.get(timeout=0.5))
             except queue.Empty:
                 pass
+            if (line := progress.line()) is not None:
+                context.log.info(line)
     except dg.DagsterExecutionInterruptedError:
         context.log.info("terminated: stopping the queries after the batches in flight commit")
         stop.set()
         worker.join()
         drain()
-        reporter.catch_up()
         raise
     drain()
-    reporter.catch_up()
     if failure:
         raise dg.Failure(description=str(failure[0])) from failure[0]
 
 
 @dg.op(description="Run the streaming queries (Kafka -> PostgreSQL) until terminated, or bounded by config; "
-                   "materializes the sink tables after every micro-batch.")
+                   "logs a summary of the micro-batches at most once a minute (the sink tables' "
+                   "materializations come from the sink_table_materializations sensor).")
 def stream_to_postgres(context: dg.OpExecutionContext, config: StreamingConfig, eventflow: EventFlowEndpoints,
                        pyspark: EventFlowPySpark) -> None:
     endpoints = eventflow.endpoints()
@@ -158,10 +135,9 @@ def stream_to_postgres(context: dg.OpExecutionContext, config: StreamingConfig, 
         trigger_seconds=config.trigger_seconds, max_offsets_per_trigger=config.max_offsets_per_trigger)
     context.log.info(f"streaming from {endpoints.kafka_bootstrap_servers}; checkpoints in {checkpoints}")
     stop, events = threading.Event(), queue.Queue()
-    reporter = BatchReporter(context, endpoints.postgres_url)
     host_queries(context, lambda: run_streaming(pyspark.spark_session, endpoints, checkpoints, stream_config,
                                                 stop=stop, on_progress=events.put),
-                 stop, events, reporter, config.max_seconds)
+                 stop, events, ProgressLog(), config.max_seconds)
 
 
 @dg.job(name=STREAMING_JOB, executor_def=dg.in_process_executor, tags={STREAM_TAG: "true"},

@@ -1,8 +1,10 @@
 """The streaming sink tables as assets, downstream of the topics they are computed from.
 
-They are written by the long-running ``streaming_job``, not by a Dagster compute function, so they
-are plain ``AssetSpec``s: the job's op reports an ``AssetMaterialization`` for a table after each
-micro-batch that touched it (``orchestration/streaming.py``).
+They are written by the stream, not by a Dagster compute function, so they are plain
+``AssetSpec``s (external assets). Wherever the stream runs (``streaming_job``, ``python
+jobs/streaming_app.py``, its own container, ``spark-submit``), it records every micro-batch in
+``stream_progress``; the ``sink_table_materializations`` sensor reports each table's
+``AssetMaterialization`` from there, at most once a minute (``orchestration/stream_assets.py``).
 """
 
 import dagster as dg
@@ -33,7 +35,9 @@ SINK_TABLES = {
 
 table_assets = [
     dg.AssetSpec(table_key(table), deps=[_topic(t) for t in topics], group_name=STORAGE, kinds={"postgres"},
-                 description=f"PostgreSQL table `{table}`, written by `streaming_job`. {about}",
+                 description=f"PostgreSQL table `{table}`, written by the stream (`streaming_job` or "
+                             f"`jobs/streaming_app.py`); materializations reported from `stream_progress` by "
+                             f"the sink_table_materializations sensor. {about}",
                  metadata={"dagster/table_name": table})
     for table, (topics, about) in SINK_TABLES.items()
 ]

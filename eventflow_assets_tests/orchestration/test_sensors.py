@@ -146,9 +146,10 @@ def test_observations_report_offsets_records_rate_and_lag(eventflow_env, kafka_b
                                              ("product-view", 0): 1, ("product-view", 1): 2, ("product-view", 2): 3})
     with psycopg.connect(pg_url) as conn:
         for query, batch, ago, lag in [
-                ("orders_raw", 3, 20, {"orders:0": 0, "orders:1": 40, "orders:2": 0}),
-                ("orders_raw", 4, 10, {"orders:0": 0, "orders:1": 20, "orders:2": 0}),  # the latest counts
-                ("rejected_events", 7, 10, {"orders:1": 2, "user-events:2": 3, "product-view:0": 1})]:
+                ("orders", 3, 20, {"orders:0": 0, "orders:1": 40, "orders:2": 0}),
+                ("orders", 4, 10, {"orders:0": 0, "orders:1": 20, "orders:2": 0}),  # the latest counts
+                ("product-view", 7, 10, {"product-view:0": 1, "product-view:1": 0}),
+                ("user-events", 2, 10, {"user-events:0": 0, "user-events:2": 3})]:
             conn.execute("INSERT INTO stream_progress (query_name, batch_id, recorded_at, input_rows, output_rows, "
                          "late_rows, rejected_rows, duration_ms, lag) "
                          "VALUES (%s, %s, now() - make_interval(secs => %s), 0, 0, 0, 0, 0, %s)",
@@ -157,11 +158,11 @@ def test_observations_report_offsets_records_rate_and_lag(eventflow_env, kafka_b
     first = observe()
     assert metadata(first) == {
         "user-events": {"end_offset_p0": 5, "end_offset_p1": 0, "end_offset_p2": 7, "records": 12,
-                        "lag_rejected_events": 3},
+                        "lag_user-events": 3},
         "product-view": {"end_offset_p0": 1, "end_offset_p1": 2, "end_offset_p2": 3, "records": 6,
-                         "lag_rejected_events": 1},
+                         "lag_product-view": 1},
         "orders": {"end_offset_p0": 0, "end_offset_p1": 120, "end_offset_p2": 0, "records": 120,
-                   "lag_orders_raw": 20, "lag_rejected_events": 2},
+                   "lag_orders": 20},
     }
     assert json.loads(first.cursor) == {"at": 1000.0, "ends": {"user-events": 12, "product-view": 6, "orders": 120}}
 
