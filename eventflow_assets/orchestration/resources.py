@@ -12,7 +12,7 @@ from dagster_pyspark.resources import spark_session_from_config
 
 from eventflow_assets.local.stack import Endpoints, resolve_endpoints, spark_master
 from eventflow_assets.processing.kafka_source import KafkaDataSource
-from eventflow_assets.processing.spark import DEFAULT_MASTER, DEFAULTS, with_spark_jars
+from eventflow_assets.processing.spark import DEFAULT_MASTER, DEFAULTS, loopback_driver, with_spark_jars
 from eventflow_assets.settings import Settings
 
 
@@ -50,6 +50,7 @@ class EventFlowPySpark(PySparkResource):
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
         conf = dict(self.spark_config)
         conf.setdefault("spark.master", spark_master(Settings.from_env()) or DEFAULT_MASTER)
+        conf = {**loopback_driver(conf["spark.master"]), **conf}
         # Jars are resolved when a run starts, not when the definitions load (that may download).
         self._spark_session = spark_session_from_config(with_spark_jars(conf))
         self.spark_session.sparkContext.setLogLevel("WARN")

@@ -42,6 +42,22 @@ DEFAULTS = {
 }
 
 
+LOOPBACK = "127.0.0.1"
+
+
+def loopback_driver(master: str | None) -> dict[str, str]:
+    """For a master on this machine, the driver's RPC and block manager on 127.0.0.1 only.
+
+    Spark binds them to the host name's address otherwise (all interfaces, in effect: seen on the
+    stream's driver as ``192.0.2.2:<port>``), reachable from the network with no authentication.
+    A remote master needs the driver reachable from its executors: left as Spark decides.
+    """
+    if master is None:
+        return {}
+    local = master.startswith("local") or master.split("://", 1)[-1].split(":", 1)[0] in (LOOPBACK, "localhost")
+    return {"spark.driver.bindAddress": LOOPBACK, "spark.driver.host": LOOPBACK} if local else {}
+
+
 def spark_jars() -> list[str]:
     """Local paths of the Kafka connector, the JDBC driver and what they need beyond Spark's own jars."""
     paths = maven.resolve(f"spark-{pyspark.__version__}-connectors", SPARK_PACKAGES, excludes=_PROVIDED,
@@ -71,11 +87,11 @@ def build_spark_session(app_name: str = "eventflow", master: str | None = None,
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     os.environ.setdefault("SPARK_AUTH_SOCKET_TIMEOUT", "120")  # the driver side of the same sockets
-    settings = with_spark_jars({**DEFAULTS, **(conf or {})})
     launched_with_master = "PYSPARK_GATEWAY_PORT" in os.environ \
         or "--master" in os.environ.get("PYSPARK_SUBMIT_ARGS", "")
     if master is None and not launched_with_master:
         master = spark_master(Settings.from_env()) or DEFAULT_MASTER
+    settings = with_spark_jars({**DEFAULTS, **loopback_driver(master), **(conf or {})})
     builder = SparkSession.builder.appName(app_name)
     if master is not None:
         builder = builder.master(master)
