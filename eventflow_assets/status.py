@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from psycopg import sql
+
 from eventflow_assets.ingestion.kafka_clients import admin_client, check_reachable
 from eventflow_assets.ingestion.offsets import partition_ranges
 from eventflow_assets.ingestion.topics import TOPICS
@@ -37,7 +39,8 @@ def collect_status(endpoints: Endpoints) -> dict:
                                                                   if t == spec.name)}
     apply_schema(endpoints.postgres_url)
     with connect(endpoints.postgres_url) as conn:
-        tables = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
+        tables = {t: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(t))).fetchone()[0]
+                  for t in TABLES}
         streaming = {}
         for row in conn.execute("""
                 SELECT DISTINCT ON (query_name) query_name, batch_id, recorded_at, watermark, input_rows,
@@ -50,7 +53,8 @@ def collect_status(endpoints: Endpoints) -> dict:
                                "waiting": waiting(read, ranges)}
         analytics = {}
         for t in ANALYTICS:
-            rows, computed_at = conn.execute(f"SELECT count(*), max(computed_at) FROM {t}").fetchone()
+            rows, computed_at = conn.execute(sql.SQL("SELECT count(*), max(computed_at) FROM {}").format(
+                sql.Identifier(t))).fetchone()
             analytics[t] = {"rows": rows, "computed_at": computed_at}
         analytics["analytics_revenue_trends"]["latest_window_end"] = conn.execute(
             "SELECT max(window_end) FROM analytics_revenue_trends").fetchone()[0]

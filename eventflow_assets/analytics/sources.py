@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from psycopg import sql
 from pyspark.sql import DataFrame, SparkSession
 
 from eventflow_assets.analytics.jdbc import Partitioning, jdbc_target, read
@@ -73,7 +74,8 @@ def _partitioning(spark: SparkSession, postgres_url: str, table: str, column: st
         estimate = conn.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", (table,)).fetchone()[0]
         if estimate < PARALLEL_READ_ROWS:
             return None
-        lower, upper = conn.execute(f'SELECT min("{column}"), max("{column}") FROM {table}').fetchone()
+        lower, upper = conn.execute(sql.SQL("SELECT min({c}), max({c}) FROM {t}").format(
+            c=sql.Identifier(column), t=sql.Identifier(table))).fetchone()
     if lower is None or lower == upper:
         return None
     fmt = "%Y-%m-%d %H:%M:%S"

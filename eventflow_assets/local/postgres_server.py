@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import psycopg
+from psycopg import sql
 
 from eventflow_assets.errors import EventFlowError
 from eventflow_assets.local.processes import die_with_parent, require_free_port, stop_process
@@ -128,4 +129,4 @@ class EmbeddedPostgres:
             existing = {row[0] for row in conn.execute("SELECT datname FROM pg_database")}
             for name in DATABASES:
                 if name not in existing:
-                    conn.execute(f'CREATE DATABASE "{name}"')
+                    conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from psycopg import sql
 from psycopg.types.json import Jsonb
 from pyspark.sql import DataFrame
 
@@ -47,8 +48,10 @@ class Merge:
         return read_sql(f"sinks/{self.sql_file}.sql")
 
     @property
-    def staging_ddl(self) -> str:
-        return "CREATE TEMP TABLE staging (" + ", ".join(f'"{n}" {t}' for n, t in self.columns) + ")"
+    def staging_ddl(self) -> sql.Composed:
+        """The staging table's DDL; the types are SQL written above, the names quoted as identifiers."""
+        return sql.SQL("CREATE TEMP TABLE staging ({})").format(
+            sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(t)) for n, t in self.columns))
 
 
 ORDER_ROWS = Merge(ORDERS, (
@@ -159,8 +162,8 @@ class ExactlyOnceSink:
         if rows.num_rows == 0:
             return {}
         conn.execute(merge.staging_ddl)
-        names = ", ".join(f'"{name}"' for name in merge.names)
-        with conn.cursor().copy(f"COPY staging ({names}) FROM STDIN WITH (FORMAT csv)") as copy:
+        names = sql.SQL(", ").join(map(sql.Identifier, merge.names))
+        with conn.cursor().copy(sql.SQL("COPY staging ({}) FROM STDIN WITH (FORMAT csv)").format(names)) as copy:
             copy.write(arrow_to_csv(rows.select(merge.names)))
         cur = conn.execute(self._sql[merge.sql_file])
         counts = dict(zip([d.name for d in cur.description], cur.fetchone()))
