@@ -372,6 +372,7 @@ def _watch(dagster, stop: threading.Event) -> None:
 
 def cmd_up(args, settings: Settings) -> int:
     from eventflow_assets.dashboard.server import DashboardProcess
+    from eventflow_assets.dashboard.sections import DASHBOARD_URL_VAR
     from eventflow_assets.orchestration.dev_server import DagsterDev
     from eventflow_assets.orchestration.instance import cancel_leftover_runs, open_instance, write_instance
 
@@ -387,7 +388,8 @@ def cmd_up(args, settings: Settings) -> int:
                     spark_workers=args.spark_workers, spark_master_port=args.spark_master_port) as stack:
         ep = stack.endpoints
         _provision(stack, settings, args.replication_factor)
-        dagster.env = _dagster_env(ep, settings, dagster_home, streaming=not args.no_streaming)
+        dagster.env = {**_dagster_env(ep, settings, dagster_home, streaming=not args.no_streaming),
+                       DASHBOARD_URL_VAR: dashboard.url}
         write_instance(dagster_home, ep.dagster_postgres_url)
         instance = open_instance(dagster_home, {k: v for k, v in dagster.env.items() if k.startswith("DAGSTER_")})
         leftovers = cancel_leftover_runs(instance)

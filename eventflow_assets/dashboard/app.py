@@ -17,6 +17,7 @@ from dash.dependencies import Input, Output
 
 from eventflow_assets.dashboard import figures
 from eventflow_assets.dashboard.queries import HEALTH_SPAN, REJECTED_SPAN, WINDOW_SPAN, Snapshot, read_snapshot
+from eventflow_assets.dashboard.sections import anchor
 from eventflow_assets.errors import EventFlowError, first_line
 from eventflow_assets.storage.postgres import connect
 
@@ -162,7 +163,7 @@ def _section(title: str, links: list[tuple[str, str]], note_id: str | None = Non
     parts += [html.A(text, href=href, target="_blank") for text, href in links]
     if note_id:
         parts.append(html.Span(id=note_id, className="note"))
-    return html.H2(parts)
+    return html.H2(parts, id=anchor(title))
 
 
 def _graph(graph_id: str) -> html.Div:

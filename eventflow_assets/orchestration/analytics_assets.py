@@ -24,7 +24,7 @@ from eventflow_assets.analytics.transforms import SEGMENTS as SEGMENT_NAMES
 from eventflow_assets.orchestration.groups import ANALYTICS
 from eventflow_assets.orchestration.metadata import count, preview, total
 from eventflow_assets.orchestration.resources import EventFlowEndpoints, EventFlowPySpark
-from eventflow_assets.orchestration.table_assets import CURRENCY_RATES, table_key
+from eventflow_assets.orchestration.table_assets import CURRENCY_RATES, table_key, table_metadata
 from eventflow_assets.orchestration.windows import WINDOW, five_minute_windows
 from eventflow_assets.storage.tables import FUNNEL, ORDERS_RAW, REVENUE
 
@@ -46,7 +46,7 @@ SUMMARY_TABLE = "analytics_segment_summary"
 def _spec(table: str, deps: list, about: str, partitions_def=None) -> dg.AssetSpec:
     return dg.AssetSpec(table_key(table), deps=deps, group_name=ANALYTICS, kinds={"spark", "postgres"},
                         description=f"PostgreSQL table `{table}`. {about}", partitions_def=partitions_def,
-                        metadata={"dagster/table_name": table})
+                        metadata=table_metadata(table))
 
 
 def _run(context: dg.AssetExecutionContext, eventflow: EventFlowEndpoints, pyspark: EventFlowPySpark,
@@ -115,7 +115,7 @@ def revenue_trends(context: dg.AssetExecutionContext, eventflow: EventFlowEndpoi
 
 
 @dg.asset(key=table_key(TOP_REVENUE_TABLE), deps=[_REVENUE, _RATES], group_name=ANALYTICS, pool=SPARK_POOL,
-          kinds={"spark", "postgres"}, metadata={"dagster/table_name": TOP_REVENUE_TABLE},
+          kinds={"spark", "postgres"}, metadata=table_metadata(TOP_REVENUE_TABLE),
           description=f"PostgreSQL table `{TOP_REVENUE_TABLE}`: total revenue, orders and the true average "
                       "order value (total / orders) per currency over all windows. The seed averaged the "
                       "windows' averages, which weighs a 1-order window like a 1,000-order one.")
@@ -129,7 +129,7 @@ def top_revenue_by_currency(context: dg.AssetExecutionContext, eventflow: EventF
 
 
 @dg.asset(key=table_key(CONVERSION_TABLE), deps=[table_key(FUNNEL)], group_name=ANALYTICS, pool=SPARK_POOL,
-          kinds={"spark", "postgres"}, metadata={"dagster/table_name": CONVERSION_TABLE},
+          kinds={"spark", "postgres"}, metadata=table_metadata(CONVERSION_TABLE),
           description=f"PostgreSQL table `{CONVERSION_TABLE}`: per user over all windows, orders / views x 100 "
                       "(NULL when the user has no views).")
 def conversion_rates(context: dg.AssetExecutionContext, eventflow: EventFlowEndpoints,

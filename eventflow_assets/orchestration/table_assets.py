@@ -9,6 +9,7 @@ jobs/streaming_app.py``, its own container, ``spark-submit``), it records every 
 
 import dagster as dg
 
+from eventflow_assets.dashboard.sections import table_link
 from eventflow_assets.ingestion.events import ORDERS, PRODUCT_VIEW, TOPIC_NAMES
 from eventflow_assets.orchestration.groups import STORAGE
 from eventflow_assets.storage.tables import FUNNEL, ORDERS_RAW, REJECTED, REVENUE
@@ -16,6 +17,12 @@ from eventflow_assets.storage.tables import FUNNEL, ORDERS_RAW, REJECTED, REVENU
 
 def table_key(table: str) -> dg.AssetKey:
     return dg.AssetKey(["postgres", table])
+
+
+def table_metadata(table: str) -> dict:
+    """A table asset's definition metadata: its name, and the dashboard section that shows it."""
+    link = table_link(table)
+    return {"dagster/table_name": table, **({"dashboard": dg.MetadataValue.url(link)} if link else {})}
 
 
 def _topic(name: str) -> dg.AssetKey:
@@ -38,7 +45,7 @@ table_assets = [
                  description=f"PostgreSQL table `{table}`, written by the stream (`streaming_job` or "
                              f"`jobs/streaming_app.py`); materializations reported from `stream_progress` by "
                              f"the sink_table_materializations sensor. {about}",
-                 metadata={"dagster/table_name": table})
+                 metadata=table_metadata(table))
     for table, (topics, about) in SINK_TABLES.items()
 ]
 
