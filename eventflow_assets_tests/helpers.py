@@ -80,8 +80,10 @@ def read_all(bootstrap: str, topics, partitions: int = 3, timeout: float = 30.0)
         c.close()
 
 
-_TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+# CONTRACTS.md: "ISO-8601 UTC with milliseconds: 2026-11-24T11:00:05.123Z" (that form only).
+_TS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z\Z")
+# "uuid": the standard 8-4-4-4-12 hex form; RFC 9562 reads it in either case, any version.
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
 FIELDS = {
     "user-events": {"eventId", "userId", "eventType", "timestamp"},
     "product-view": {"eventId", "userId", "productId", "timestamp"},
@@ -93,6 +95,42 @@ def _no_constant(name: str):
     raise ValueError(f"{name} is not JSON")  # Python's json accepts NaN and Infinity; JSON does not
 
 
+class _Ambiguous(ValueError):
+    pass
+
+
+def _unique_names(pairs: list) -> dict:
+    """An object whose names repeat has no one meaning (RFC 8259 4: "SHOULD be unique"; readers
+    differ on which value wins): the record is rejected, wherever the object is in it."""
+    names = [name for name, _ in pairs]
+    if len(set(names)) != len(names):
+        raise _Ambiguous("duplicate name")
+    return dict(pairs)
+
+
+def _lone_surrogate(value) -> bool:
+    """Whether any string (names included) holds an escaped lone surrogate, ``"\\ud800"``: no
+    Unicode text, so no UTF-8 (CONTRACTS.md) and no PostgreSQL text. Iterative: records are deep."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str) and any(0xD800 <= ord(c) <= 0xDFFF for c in item):
+            return True
+    return False
+
+
+def _decimals(number: Decimal) -> int:
+    """Decimals of the number's value, exactly (no context rounding): 149.990 has 2, 1.5E+2 none."""
+    _, digits, exponent = number.as_tuple()
+    zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    return max(0, -(exponent + zeros)) if any(digits) else 0
+
+
 def contract_violation(topic: str, raw: bytes | None, now: datetime | None = None) -> str | None:
     """Why a record breaks CONTRACTS.md, or None; written from the contract, not from the code.
 
@@ -102,7 +140,10 @@ def contract_violation(topic: str, raw: bytes | None, now: datetime | None = Non
     if raw is None:
         return "not json: no value"
     try:
-        value = json.loads(raw.decode("utf-8"), parse_float=Decimal, parse_constant=_no_constant)
+        value = json.loads(raw.decode("utf-8"), parse_float=Decimal, parse_constant=_no_constant,
+                           object_pairs_hook=_unique_names)
+    except _Ambiguous:
+        return "not json: duplicate name"
     except (UnicodeDecodeError, ValueError):
         return "not json"
     except RecursionError:
@@ -111,14 +152,24 @@ def contract_violation(topic: str, raw: bytes | None, now: datetime | None = Non
         return "not json: nested too deeply"
     if not isinstance(value, dict):
         return "not an object"
+    if _lone_surrogate(value):
+        return "not json: lone surrogate"
     missing = FIELDS[topic] - value.keys()
     if missing:
         return f"missing {sorted(missing)}"
     for name in FIELDS[topic] - {"price"}:
         if not isinstance(value[name], str):
             return f"{name} not a string"
+    for name in FIELDS[topic] - {"price"}:
+        if "\x00" in value[name]:  # PostgreSQL text cannot hold it; the contract's strings are text
+            return f"{name} contains NUL"
+    for name in ("userId", "productId"):
+        if value.get(name) == "":  # an event of nobody, or of no product: an identifier is required
+            return f"{name} empty"
     if not _TS.match(value["timestamp"]):
         return "bad timestamp"
+    if value["timestamp"].startswith("0000"):  # ISO-8601's year 0; no datetime or timestamptz before year 1
+        return "bad timestamp: before year 1"
     try:
         stamp = datetime.strptime(value["timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
     except ValueError:  # no such date or time: 2026-02-30, 24:00
@@ -133,7 +184,7 @@ def contract_violation(topic: str, raw: bytes | None, now: datetime | None = Non
         price = value["price"]
         if isinstance(price, bool) or not isinstance(price, (int, Decimal)):
             return "price not a number"
-        if price <= 0 or Decimal(price).as_tuple().exponent < -2:
+        if price <= 0 or _decimals(Decimal(price)) > 2:
             return "bad price"
         if price >= 10 ** 10:
             return "bad price: does not fit numeric(12,2)"

@@ -31,7 +31,13 @@ PRICE_DECIMAL = "decimal(12,2)"  # the same in Spark
 MAX_CLOCK_SKEW = timedelta(hours=1)
 # Where Python's datetime and PostgreSQL's timestamptz (no year 0) both start.
 MIN_EVENT_TIME = datetime(1, 1, 1, tzinfo=UTC)
-_UUID = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+# Any UUID in its standard text form, any version, either case (RFC 9562: case-insensitive on
+# input); ids leave the parser in lower case, so one order written both ways counts once.
+_UUID_TEXT = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_UUID = "^" + _UUID_TEXT + r"\z"  # \z, not $: $ also matches before a final line break
+# CONTRACTS.md: "ISO-8601 UTC with milliseconds", exactly this form: no offset (not even +00:00),
+# no other precision, upper-case Z. TIMESTAMP_FORMAT then reads what passed.
+_TIMESTAMP_TEXT = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z"
 
 
 def _v(name: str) -> Column:
@@ -67,10 +73,10 @@ def _one_json_value(frame: DataFrame) -> DataFrame:
 _NUMBER_FIELDS = {"price"}
 _STRING = r'"[^"\\\x00-\x1f]+"'  # non-empty, no escape, no control character
 _PATTERNS = {
-    "orderId": '"' + _UUID[1:-1] + '"', "eventId": '"' + _UUID[1:-1] + '"', "userId": _STRING, "productId": _STRING,
+    "orderId": '"' + _UUID_TEXT + '"', "eventId": '"' + _UUID_TEXT + '"', "userId": _STRING, "productId": _STRING,
     "price": r"(?:0|[1-9][0-9]{0,9})(?:\.[0-9]{1,2})?",
     "currency": '"(?:' + "|".join(CURRENCIES) + ')"', "eventType": '"(?:' + "|".join(USER_EVENT_TYPES) + ')"',
-    "timestamp": r'"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z"',
+    "timestamp": '"' + _TIMESTAMP_TEXT + '"',
 }
 
 
@@ -132,25 +138,64 @@ def _extract(frame: DataFrame, topic: str) -> DataFrame:
     price = [F.coalesce(F.col("_f_price").cast(PRICE_DECIMAL),
                         F.try_variant_get(_v("price"), "$", PRICE_DECIMAL)).alias("_price"),
              F.try_variant_get(_v("price"), "$", "double").alias("_number")] if topic == ORDERS else []
-    return frame.select(
+    frame = frame.select(
         "*", *[F.schema_of_variant(_v(f)).alias(f"_t_{f}") for f in fields],
         *[F.coalesce(F.col(f"_f_{f}"), F.try_variant_get(_v(f), "$", "string")).alias(f"_s_{f}")
           for f in fields if f != "price"], *price)
+    if topic != ORDERS:
+        return frame
+    return frame.select("*", F.when(F.startswith(_t("price"), F.lit("DOUBLE")), _price_text(F.col("_slow_text")))
+                        .alias("_price_text"))
+
+
+# A JSON string (escapes of a quote or a backslash already rewritten, so no quote inside) or a
+# JSON number, outside strings. Only repetitions of one character class: Java runs those without
+# recursion, so a 1 MB string cannot overflow the stack.
+_STRING_OR_NUMBER = r'("[^"]*")|(-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)'
+
+
+def _price_text(text: Column) -> Column:
+    """The top-level ``price`` number exactly as written in ``text`` (a valid JSON object).
+
+    The variant keeps a number of more than 38 digits or in exponent notation only as a DOUBLE,
+    which cannot tell ``100.00000000000000000000000000000000000001`` from ``100``. So the record is
+    rewritten with every number as a string and parsed again, and the price's text read from it:
+    ``\\\\`` and ``\\"`` become the equivalent ``\\u005c`` and ``\\u0022`` (a string is then
+    ``"[^"]*"``), every string is marked by \\x01\\x01 after it and every number by \\x01 on
+    both sides (a valid record holds no raw control character), the pairs are dropped and the
+    remaining marks become quotes. Costly, so only for prices the variant holds as DOUBLE.
+    """
+    text = F.regexp_replace(text, r"\\\\", r"\\u005c")
+    text = F.regexp_replace(text, r'\\"', r"\\u0022")
+    text = F.regexp_replace(text, _STRING_OR_NUMBER, "$1\x01$2\x01")
+    text = F.translate(F.regexp_replace(text, "\x01\x01", ""), "\x01", '"')
+    return F.try_variant_get(F.try_parse_json(text), "$.price", "string")
 
 
 def _price_rules() -> list[tuple[Column, Column | str]]:
     """Over a JSON number; ``_price`` is it rounded to numeric(12,2), NULL when that does not fit.
 
+    "At most 2 decimals" is about the number's value: ``149.990`` is 149.99 exactly, and accepted.
     A JSON number is a BIGINT, a DECIMAL whose scale is its count of decimals (the variant drops
-    trailing zeros), or, in exponent notation or beyond 38 digits, a DOUBLE: then the double is
-    all there is, and it has at most 2 decimals when it equals its rounding to 2.
+    trailing zeros), or, in exponent notation or beyond 38 digits, a DOUBLE: then the rules read
+    the number's own text (``_price_text``): digits after the point, less the exponent, less the
+    trailing zeros of all its digits, is its count of decimals.
     """
-    price, number, kind = F.col("_price"), F.col("_number"), _t("price")
-    text = F.try_variant_get(_v("price"), "$", "string")
-    more_decimals = ((F.startswith(kind, F.lit("DECIMAL")) & ~F.substring_index(kind, ",", -1).isin("0)", "1)", "2)"))
-                     | (F.startswith(kind, F.lit("DOUBLE")) & (price.cast("double") != number)))
+    price, number, kind, exact = F.col("_price"), F.col("_number"), _t("price"), F.col("_price_text")
+    text = F.coalesce(exact, F.try_variant_get(_v("price"), "$", "string"))
+    double = F.startswith(kind, F.lit("DOUBLE"))
+    mantissa = F.regexp_extract(exact, "^[^eE]*", 0)
+    exponent_text = F.regexp_extract(exact, "[eE][+]?(-?[0-9]+)$", 1)
+    exponent = F.when(exponent_text == "", F.lit(0)).otherwise(exponent_text.try_cast("int"))
+    digits = F.translate(mantissa, "-.", "")
+    decimals = (F.length(F.regexp_extract(mantissa, "[.]([0-9]*)", 1))
+                - (F.length(digits) - F.length(F.rtrim(digits, F.lit("0")))) - exponent)
+    not_positive = F.when(double, F.startswith(exact, F.lit("-")) | ~F.rlike(mantissa, F.lit("[1-9]"))) \
+        .otherwise(number <= 0)
+    more_decimals = F.when(double, F.coalesce(decimals > 2, F.lit(True))).otherwise(
+        F.startswith(kind, F.lit("DECIMAL")) & ~F.substring_index(kind, ",", -1).isin("0)", "1)", "2)"))
     return [
-        (number <= 0, F.concat(F.lit("invalid value: price must be > 0: "), text)),
+        (F.coalesce(not_positive, F.lit(False)), F.concat(F.lit("invalid value: price must be > 0: "), text)),
         (price.isNull(), F.concat(F.lit(f"invalid value: price does not fit {PRICE_TYPE}: "), text)),
         (more_decimals, F.concat(F.lit("invalid value: price has more than 2 decimals: "), text)),
     ]
@@ -197,8 +242,10 @@ def _reason(topic: str) -> Column:
                                _s("currency"))))
     event_time, skew_min = F.col("event_time"), int(MAX_CLOCK_SKEW.total_seconds() // 60)
     rules += [
-        (event_time.isNull(),
-         F.concat(F.lit("invalid value: timestamp is not ISO-8601 with offset: "), _s("timestamp"))),
+        (~_s("timestamp").rlike("^" + _TIMESTAMP_TEXT + r"\z"),
+         F.concat(F.lit("invalid value: timestamp is not ISO-8601 UTC with milliseconds (yyyy-MM-ddTHH:mm:ss.SSSZ): "),
+                  _s("timestamp"))),
+        (event_time.isNull(), F.concat(F.lit("invalid value: timestamp is no such date and time: "), _s("timestamp"))),
         # In a streaming query current_timestamp() is the micro-batch's time, kept in the
         # checkpoint: a replayed batch judges its records exactly as the first run did.
         (event_time > F.current_timestamp() + F.lit(MAX_CLOCK_SKEW),
@@ -247,13 +294,14 @@ def parse(records: DataFrame, topic: str, fast_path: bool = True) -> DataFrame:
     base = _one_json_value(base.withColumn("_digest", F.sha2(F.col("_slow_text").cast("binary"), 256)))
     fields = _extract(base, topic).withColumn(
         "event_time", F.when(F.col("_fast"), F.col("_f_event_time"))
-                       .otherwise(F.try_to_timestamp(_s("timestamp"), F.lit(TIMESTAMP_FORMAT))))
+                       .otherwise(F.when(_s("timestamp").rlike("^" + _TIMESTAMP_TEXT + r"\z"),
+                                         F.try_to_timestamp(_s("timestamp"), F.lit(TIMESTAMP_FORMAT)))))
     reason = (F.when(F.col("payload_bytes") == 0, F.lit("empty record"))
               .when(F.col("_text").isNull(), F.lit("not UTF-8 text"))
               .when(F.col("_fast"), F.lit(None).cast("string"))
               .otherwise(_reason(topic)))
     id_column = "order_id" if topic == ORDERS else "event_id"
-    columns = [_s("orderId" if topic == ORDERS else "eventId").alias(id_column), _s("userId").alias("user_id")]
+    columns = [F.lower(_s("orderId" if topic == ORDERS else "eventId")).alias(id_column), _s("userId").alias("user_id")]
     if topic == USER_EVENTS:
         columns.append(_s("eventType").alias("event_type"))
     else:

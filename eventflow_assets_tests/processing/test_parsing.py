@@ -58,10 +58,10 @@ ORDER_CASES = [
     (GOOD_ORDER.replace('"price":149.99', '"price":0'), "invalid value: price must be > 0: 0"),
     (GOOD_ORDER.replace('"price":149.99', '"price":-5.5'), "invalid value: price must be > 0: -5.5"),
     (GOOD_ORDER.replace('"price":149.99', '"price":149.999'), "invalid value: price has more than 2 decimals: 149.999"),
-    (GOOD_ORDER.replace('"price":149.99', '"price":1e30'), "invalid value: price does not fit numeric(12,2): 1.0E30"),
+    (GOOD_ORDER.replace('"price":149.99', '"price":1e30'), "invalid value: price does not fit numeric(12,2): 1e30"),
     (GOOD_ORDER.replace('"EUR"', '"XXX"'), "invalid value: currency must be one of USD, EUR, GBP, CAD, AUD: XXX"),
     (GOOD_ORDER.replace("2026-11-24T11:00:05.123Z", "yesterday"),
-     "invalid value: timestamp is not ISO-8601 with offset: yesterday"),
+     "invalid value: timestamp is not ISO-8601 UTC with milliseconds (yyyy-MM-ddTHH:mm:ss.SSSZ): yesterday"),
 ]
 
 
@@ -126,8 +126,8 @@ PRICE_CASES = [
     ("10000000000", "invalid value: price does not fit numeric(12,2): 10000000000"),
     ("10000000000.00", "invalid value: price does not fit numeric(12,2): 10000000000"),
     ("9999999999.995", "invalid value: price does not fit numeric(12,2): 9999999999.995"),
-    ("1e309", "invalid value: price does not fit numeric(12,2): Infinity"),
-    ("-1e309", "invalid value: price must be > 0: -Infinity"),
+    ("1e309", "invalid value: price does not fit numeric(12,2): 1e309"),
+    ("-1e309", "invalid value: price must be > 0: -1e309"),
     ("-0", "invalid value: price must be > 0: 0"),
     ("-0.0", "invalid value: price must be > 0: 0"),
     ("NaN", "invalid JSON"),
@@ -138,8 +138,19 @@ PRICE_CASES = [
     ("9999999999.991", "invalid value: price has more than 2 decimals: 9999999999.991"),
     ("1.0000001", "invalid value: price has more than 2 decimals: 1.0000001"),
     ("0.010000000000000000001", "invalid value: price has more than 2 decimals: 0.010000000000000000001"),
-    ("5e-3", "invalid value: price has more than 2 decimals: 0.005"),
-    ("1e-30", "invalid value: price has more than 2 decimals: 1.0E-30"),
+    ("5e-3", "invalid value: price has more than 2 decimals: 5e-3"),
+    ("1e-30", "invalid value: price has more than 2 decimals: 1e-30"),
+    ("1e-400", "invalid value: price has more than 2 decimals: 1e-400"),
+    ("-0e0", "invalid value: price must be > 0: -0e0"),
+    # Issue 14: beyond 38 digits or in exponent notation the variant holds a DOUBLE (here 100.0
+    # and 149.99): the decimals are counted on the number's own text.
+    ("100.00000000000000000000000000000000000001",
+     "invalid value: price has more than 2 decimals: 100.00000000000000000000000000000000000001"),
+    ("1.4999000000000000001e2", "invalid value: price has more than 2 decimals: 1.4999000000000000001e2"),
+    ("14999000000000000000000000000000000000001E-38",
+     "invalid value: price has more than 2 decimals: 14999000000000000000000000000000000000001E-38"),
+    ("1e99999999999", "invalid value: price does not fit numeric(12,2): 1e99999999999"),
+    ("1e-99999999999", "invalid value: price has more than 2 decimals: 1e-99999999999"),
 ]
 
 
@@ -156,11 +167,63 @@ def test_every_price_that_does_not_fit_is_rejected_and_the_valid_path_never_fail
 
 
 def test_prices_at_the_limits_are_accepted_exactly(spark):
-    prices = ["9999999999.99", "0.01", "149.990", "1.5e2", "1.4999e2", "42", "1E+3", "0.1e1"]
-    out = valid(parse(_records(spark, "orders", [_order(p) for p in prices]), "orders")).collect()
-    assert sorted((r["offset"], r["price"]) for r in out) == [
-        (0, Decimal("9999999999.99")), (1, Decimal("0.01")), (2, Decimal("149.99")), (3, Decimal("150.00")),
-        (4, Decimal("149.99")), (5, Decimal("42.00")), (6, Decimal("1000.00")), (7, Decimal("1.00"))]
+    """At most 2 decimals is the value's: zeros after them change nothing (docs/streaming.md)."""
+    prices = ["9999999999.99", "0.01", "149.990", "1.5e2", "1.4999e2", "42", "1E+3", "0.1e1",
+              "149.99000000000000000000000000000000000000000", "1.4999000000000000000000000000000000000000e2",
+              "999999999999E-2"]
+    expected = ["9999999999.99", "0.01", "149.99", "150.00", "149.99", "42.00", "1000.00", "1.00", "149.99", "149.99",
+                "9999999999.99"]
+    for fast in (True, False):
+        out = valid(parse(_records(spark, "orders", [_order(p) for p in prices]), "orders", fast_path=fast)).collect()
+        assert sorted((r["offset"], r["price"]) for r in out) == [(i, Decimal(e)) for i, e in enumerate(expected)]
+
+
+def test_a_long_price_is_judged_on_the_top_level_price_text(spark):
+    """The price's own text is found whatever else the record holds: a nested ``price``,
+    ``"price":`` inside a string, escaped quotes and backslashes before it, an escaped name."""
+    long_price = "1.49990000000000000000000000000000000000001e2"
+
+    def order(price, before="", name='"price"'):
+        return GOOD_ORDER.replace('"price":149.99', f'{before}{name}:{price}')
+
+    values = [
+        order(long_price, '"n":{"price":1.5e2},"s":"\\"price\\":1.5e2",'),
+        order("1.5e2", '"n":{"price":' + long_price + '},'),
+        order("1.5e2", '"s":"\\\\\\"price\\":' + long_price + ' \\\\",'),
+        order(long_price, name='"pr\\u0069ce"'),
+        order("1.5e2", name='"pr\\u0069ce"'),
+    ]
+    decimals = f"invalid value: price has more than 2 decimals: {long_price}"
+    for fast in (True, False):
+        parsed = parse(_records(spark, "orders", values), "orders", fast_path=fast)
+        out = {r["offset"]: (r["reject_reason"], r["price"]) for r in parsed.collect()}
+        assert out == {0: (decimals, Decimal("149.99")), 1: (None, Decimal("150.00")), 2: (None, Decimal("150.00")),
+                       3: (decimals, Decimal("149.99")), 4: (None, Decimal("150.00"))}
+
+
+def test_timestamps_in_other_iso_forms_are_rejected(spark):
+    """CONTRACTS.md: "ISO-8601 UTC with milliseconds" (``2026-11-24T11:00:05.123Z``), that form only."""
+    form = "invalid value: timestamp is not ISO-8601 UTC with milliseconds (yyyy-MM-ddTHH:mm:ss.SSSZ): "
+    stamps = ["2026-11-24T11:00:05.123+00:00", "2026-11-24T13:00:05.123+02:00", "2026-11-24T11:00:05.123",
+              "2026-11-24T11:00:05.123z", "2026-11-24T11:00:05Z", "2026-11-24T11:00:05.12Z",
+              "2026-11-24T11:00:05.1234Z", "2026-11-24 11:00:05.123Z", "+10000-11-20T10:03:00.000Z"]
+    expected = {i: form + s for i, s in enumerate(stamps)}
+    expected[len(stamps)] = "invalid value: timestamp is no such date and time: 2026-02-30T11:00:05.123Z"
+    expected[len(stamps) + 1] = form + "2026-11-24T11:00:05.123Z\n"
+    values = [_order(timestamp=s) for s in stamps + ["2026-02-30T11:00:05.123Z", "2026-11-24T11:00:05.123Z\\n"]]
+    for fast in (True, False):
+        parsed = parse(_records(spark, "orders", values), "orders", fast_path=fast)
+        assert {r["offset"]: r["reject_reason"] for r in rejected(parsed).collect()} == expected
+
+
+def test_a_uuid_in_any_case_and_version_is_accepted_in_lower_case(spark):
+    ids = [OID.upper(), OID[:14] + "7" + OID[15:], "00000000-0000-1000-8000-00000000000A"]
+    values = [GOOD_ORDER.replace(OID, i) for i in ids] + [GOOD_ORDER.replace(OID, OID + "\\n")]
+    for fast in (True, False):
+        parsed = parse(_records(spark, "orders", values), "orders", fast_path=fast)
+        assert [r["order_id"] for r in valid(parsed).orderBy("offset").collect()] == [i.lower() for i in ids]
+        assert [r["reject_reason"] for r in rejected(parsed).collect()] == [
+            f"invalid value: orderId is not a UUID: {OID}\n"]
 
 
 def test_event_time_ahead_of_the_processing_clock_is_rejected_on_every_topic(spark):
@@ -169,7 +232,7 @@ def test_event_time_ahead_of_the_processing_clock_is_rejected_on_every_topic(spa
     now = datetime.now(UTC)
     ahead = "invalid value: timestamp is more than 60 min ahead of the processing clock: "
     cases = [
-        ("+10000-11-20T10:03:00.000Z", ahead + "+10000-11-20T10:03:00.000Z"),
+        ("9999-12-31T23:59:59.999Z", ahead + "9999-12-31T23:59:59.999Z"),
         (_iso(now + timedelta(hours=2)), ahead + _iso(now + timedelta(hours=2))),
         (_iso(now + timedelta(minutes=70)), ahead + _iso(now + timedelta(minutes=70))),
         (_iso(now + timedelta(minutes=59)), None),
@@ -199,3 +262,16 @@ def test_a_record_is_exactly_one_json_value_on_every_topic(spark):
         values = [good + " xyz", good + good, good + "\n" + good, good + "]", good + "}", good + ',"a":1}', good + ",",
                   good + "\x00", good + " \n\t\r", " \n" + good]
         assert _reasons(spark, topic, values) == {i: after for i in range(8)}, topic
+
+
+def test_an_exponent_price_beside_many_escapes_is_read(spark):
+    """Reading a price's text rewrites the whole record with regular expressions: 100,000 escapes
+    (quotes, backslashes) in another field must neither overflow Java's regex stack (a pattern
+    repeating an alternation recurses once per repetition) nor move the price."""
+    pad = '\\"\\\\' * 50_000
+    prices = ("1.5e2", "1.4999e2", "1.4999000000000000001e2")
+    values = [GOOD_ORDER.replace('"price":149.99', f'"pad":"{pad}","price":{p}') for p in prices]
+    parsed = parse(_records(spark, "orders", values), "orders")
+    out = {r["offset"]: (r["reject_reason"], r["price"]) for r in parsed.collect()}
+    assert out == {0: (None, Decimal("150.00")), 1: (None, Decimal("149.99")),
+                   2: ("invalid value: price has more than 2 decimals: 1.4999000000000000001e2", Decimal("149.99"))}
