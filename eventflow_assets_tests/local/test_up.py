@@ -1,6 +1,6 @@
-"""`eventflow up` as a user runs it: Dagster's supervisor streams live events into the three tables
-and reports them as materializations; Ctrl-C stops everything, the stream's run ending CANCELED;
-`eventflow up` again finds the topics as they were and the stream resumes from its checkpoint."""
+"""`eventflow up` as a user runs it: Dagster's supervisor streams live events into the three tables,
+whose materializations the sink_table_materializations sensor reports; Ctrl-C stops everything,
+the stream's run ending CANCELED; `eventflow up` again finds the topics as they were and the stream resumes from its checkpoint."""
 
 import json
 import os
@@ -14,6 +14,7 @@ import psutil
 import psycopg
 
 from eventflow_assets.local.processes import free_port
+from eventflow_assets_tests.exposure import files_containing, listening_beyond_loopback, tables_containing
 from eventflow_assets_tests.helpers import command_lines, read_all
 from eventflow_assets_tests.processing.expected import actual_tables, expected_tables
 
@@ -21,7 +22,8 @@ TOPICS = ("user-events", "product-view", "orders")
 
 RUNS = '{ runsOrError { ... on Runs { results { jobName status tags { key value } } } } }'
 MATERIALIZED = ('{ assetOrError(assetKey: {path: ["postgres", "orders_raw"]}) '
-                '{ ... on Asset { assetMaterializations(limit: 1) { runId } } } }')
+                '{ ... on Asset { assetMaterializations(limit: 1) { runId metadataEntries { label } } } } }')
+SENSOR_TICK_S = 60  # sink_table_materializations' interval
 
 
 def graphql(port: int, query: str) -> dict:
@@ -35,6 +37,19 @@ def spark_apps(processes) -> list[str]:
     """The ``spark.app.name`` of each Spark driver (pyspark puts its conf on the JVM's command line)."""
     return [arg.split("=", 1)[1] for cmd in command_lines(processes) if cmd and os.path.basename(cmd[0]) == "java"
             for arg in cmd if arg.startswith("spark.app.name=")]
+
+
+def of_home(home: str) -> list[psutil.Process]:
+    """Processes whose environment has EVENTFLOW_HOME=home: the stack's, also those Dagster's code
+    server started (runs, their Spark JVMs), whichever process is their parent."""
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get("EVENTFLOW_HOME") == home:
+                found.append(proc)
+        except psutil.Error:
+            pass
+    return found
 
 
 def start_up(env: dict, dagster_port: int, *options: str) -> subprocess.Popen:
@@ -80,12 +95,29 @@ def test_up_streams_live_events_into_the_tables_and_stops_cleanly_then_resumes(t
         streams = [r for r in runs if r["jobName"] == "streaming_job"]
         assert [r["status"] for r in streams] == ["STARTED"]
         assert {"key": "dagster/sensor_name", "value": "streaming_supervisor"} in streams[0]["tags"]
-        assert graphql(dagster_port, MATERIALIZED)["assetOrError"]["assetMaterializations"]
+        # The sink tables' materializations come from the sink_table_materializations sensor (no run),
+        # within about a tick of the first batches.
+        deadline = time.monotonic() + 2 * SENSOR_TICK_S + 30
+        while not (materialized := graphql(dagster_port, MATERIALIZED)["assetOrError"]["assetMaterializations"]):
+            assert time.monotonic() < deadline, (home / "logs" / "dagster.log").read_text()[-3000:]
+            time.sleep(2)
+        assert materialized[0]["runId"] == ""
+        assert {"rows_written", "rows_per_s", "batches", "lag"} <= {
+            e["label"] for e in materialized[0]["metadataEntries"]}
         # One driver hosts the stream; analytics runs launched meanwhile bring their own, short-lived.
         apps = spark_apps(psutil.Process(up.pid).children(recursive=True))
         assert apps.count("eventflow-streaming") == 1, apps
         assert set(apps) <= {"eventflow-streaming", "eventflow-analytics"}, apps
 
+        # Nothing of the running stack listens beyond the loopback address: services, Dagster, the
+        # dashboard, its runs and their Spark JVMs.
+        stack = psutil.Process(up.pid).children(recursive=True) + of_home(str(home))
+        assert listening_beyond_loopback(stack) == []
+        password = (home / "postgres" / "password").read_text().strip()
+        assert len(password) >= 16
+        assert [c for c in command_lines(stack) if password in " ".join(c)] == []  # `ps` shows it to anyone
+        dagster_db = json.loads((home / "stack.json").read_text())["dagster_postgres_url"]
+        assert tables_containing(dagster_db, password) == {}  # runs, event logs, ticks of Dagster's instance
         status = subprocess.run([sys.executable, "-m", "eventflow_assets.cli", "status", "--json"], env=env,
                                 capture_output=True, text=True, timeout=60)
         report = json.loads(status.stdout)
@@ -102,6 +134,12 @@ def test_up_streams_live_events_into_the_tables_and_stops_cleanly_then_resumes(t
     assert 'RUN_CANCELED - Execution of run for "streaming_job" canceled.' in dagster_log
     _, alive = psutil.wait_procs(children, timeout=30)
     assert alive == []
+    # The database password is in no log of the run (ours, Dagster's, its runs' compute logs, the
+    # checkpoints) nor in what `up` printed; only in the two 0600 files that hold it by design.
+    assert password not in out
+    assert files_containing(password, [home / "logs", home / "dagster", home / "checkpoints"]) == []
+    assert {f: oct((home / f).stat().st_mode & 0o777) for f in ("stack.json", "postgres/password")} == {
+        "stack.json": "0o600", "postgres/password": "0o600"}
     _resumes_exactly(env, home)
 
 
