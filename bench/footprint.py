@@ -76,6 +76,46 @@ def _first_batch(url: str, since: float) -> bool:
         return False
 
 
+def launch(rate: float, home: Path) -> tuple[subprocess.Popen, dict, float, float]:
+    """`eventflow up --rate R` on free ports with its own EVENTFLOW_HOME, in its own session;
+    returns the process, the stack's state (services' addresses) once it is up, and when it started
+    (monotonic, epoch)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTFLOW_")}
+    env["EVENTFLOW_HOME"] = str(home)
+    cmd = [sys.executable, "-m", "eventflow_assets.cli", "up", "--rate", str(rate),
+           "--kafka-port", str(free_port()), "--postgres-port", str(free_port()), "--dagster-port", str(free_port()),
+           "--dashboard-port", str(free_port())]
+    started, started_at = time.monotonic(), time.time()
+    up = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                          start_new_session=True)
+    state = None
+    try:
+        while state is None:
+            assert up.poll() is None, "eventflow up exited; see its logs under " + str(home / "logs")
+            state = running_stack_state(home)
+            time.sleep(0.5)
+    except BaseException:
+        stop(up)
+        raise
+    return up, state, started, started_at
+
+
+def wait_for_first_batch(up: subprocess.Popen, state: dict, started: float, started_at: float, home: Path) -> None:
+    while not _first_batch(state["postgres_url"], started_at):
+        assert up.poll() is None, "eventflow up exited; see its logs under " + str(home / "logs")
+        assert time.monotonic() - started < 900, "no committed batch within 15 minutes"
+        time.sleep(0.5)
+
+
+def stop(up: subprocess.Popen) -> None:
+    """Ctrl-C, as a user stops it; killed with its whole session after 2 minutes."""
+    up.send_signal(signal.SIGINT)
+    try:
+        up.wait(120)
+    except subprocess.TimeoutExpired:
+        os.killpg(up.pid, signal.SIGKILL)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=5.0)
@@ -83,26 +123,11 @@ def main() -> int:
     parser.add_argument("--home", help="EVENTFLOW_HOME (default: a new temporary folder)")
     args = parser.parse_args()
     home = Path(args.home or tempfile.mkdtemp(prefix="eventflow-footprint-")).absolute()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTFLOW_")}
-    env["EVENTFLOW_HOME"] = str(home)
-    cmd = [sys.executable, "-m", "eventflow_assets.cli", "up", "--rate", str(args.rate),
-           "--kafka-port", str(free_port()), "--postgres-port", str(free_port()), "--dagster-port", str(free_port()),
-           "--dashboard-port", str(free_port())]
-    started, started_at = time.monotonic(), time.time()
-    up = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                          start_new_session=True)
+    up, state, started, started_at = launch(args.rate, home)
     root = psutil.Process(up.pid)
     try:
-        state = None
-        while state is None:
-            assert up.poll() is None, "eventflow up exited; see its logs under " + str(home / "logs")
-            state = running_stack_state(home)
-            time.sleep(0.5)
         services_s = time.monotonic() - started
-        while not _first_batch(state["postgres_url"], started_at):
-            assert up.poll() is None, "eventflow up exited; see its logs under " + str(home / "logs")
-            assert time.monotonic() - started < 900, "no committed batch within 15 minutes"
-            time.sleep(0.5)
+        wait_for_first_batch(up, state, started, started_at, home)
         first_batch_s = time.monotonic() - started
         print(f"services up after {services_s:.1f}s; first committed batch of the orders query after {first_batch_s:.1f}s")
         before = _cpu(_tree(root))
@@ -132,11 +157,7 @@ def main() -> int:
         print(f"resident memory, all processes: {sum(rss.values()) / 2**30:.2f} GiB; "
               f"Kafka heap -Xmx{kafka_heap}, Kafka RSS {rss['kafka'] / 2**20:.0f} MiB")
     finally:
-        up.send_signal(signal.SIGINT)
-        try:
-            up.wait(120)
-        except subprocess.TimeoutExpired:
-            os.killpg(up.pid, signal.SIGKILL)
+        stop(up)
     return 0
 
 

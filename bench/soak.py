@@ -1,0 +1,170 @@
+"""Soak: the platform as `make up` runs it, at a steady rate for a long time. Is anything growing?
+
+    python bench/soak.py [--minutes 30] [--rate 1000] [--interval 60] [--warmup-minutes 5] [--home DIR]
+
+Runs `eventflow up --rate R` (bench/footprint.py's launcher: embedded Kafka and PostgreSQL,
+Dagster with the stream as `streaming_job`, the dashboard, the producer inside `up`) on free ports
+with its own EVENTFLOW_HOME. From the stream's first committed batch on, every --interval seconds
+it prints one line: resident memory (RSS) of the broker, the PostgreSQL server (postmaster) and of
+all PostgreSQL processes together (PSS: shared buffers counted once, not once per backend), the
+stream's Spark JVM, the stream's Python driver (the Dagster run process hosting the queries) and
+its Python workers, all processes (PSS), and over the interval the stream's batches: count and
+median/max batch time (``stream_progress.duration_ms``) and the records still waiting (lag).
+
+At the end it compares the first and the last half of the samples after the warm-up (JVM heaps
+and caches fill during the first minutes) and says, per series, whether it is flat: memory
+within max(5%, 20 MiB), median batch time within max(20%, 0.5 s), lag grown by less than one
+trigger's worth of events (10 s x rate). "all" includes runs that come and go (an analytics run
+brings its own Spark JVM for a minute or two). Exit status 0 when all are flat, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import psycopg
+
+from footprint import _kind, _tree, launch, stop, wait_for_first_batch  # bench/footprint.py
+
+MIB = 2 ** 20
+TRIGGER_S = 10  # the stream's trigger: lag may differ by one trigger's worth of events between samples
+MEMORY = ("kafka", "pg_server", "pg_all", "stream_jvm", "stream_py", "stream_workers", "all")
+LABELS = {"kafka": "broker", "pg_server": "pg server", "pg_all": "pg all(PSS)", "stream_jvm": "stream JVM",
+          "stream_py": "stream py", "stream_workers": "py workers", "all": "all(PSS)"}
+
+
+@dataclass
+class Sample:
+    elapsed_s: float
+    memory_mib: dict[str, float]
+    batches: int
+    batch_p50_s: float
+    batch_max_s: float
+    lag: int
+
+
+def _pss(proc: psutil.Process) -> int:
+    try:
+        return proc.memory_full_info().pss
+    except psutil.Error:
+        return 0
+
+
+def _rss(proc: psutil.Process | None) -> int:
+    try:
+        return proc.memory_info().rss if proc else 0
+    except psutil.Error:
+        return 0
+
+
+def memory(root: psutil.Process) -> dict[str, float]:
+    """MiB per series (see the module's docstring) over the process tree of `eventflow up`.
+
+    Dagster launches runs from its code server, which `up` does not parent: the stream's JVM is
+    found among all processes by its app name, its Python driver as the JVM's parent."""
+    procs = _tree(root)
+    jvm = next((p for p in psutil.process_iter(["name", "cmdline"]) if p.info["name"] == "java"
+                and "spark.app.name=eventflow-streaming" in (p.info["cmdline"] or [])), None)
+    driver = workers = None
+    if jvm is not None:
+        try:
+            driver = jvm.parent()
+            workers = [c for c in jvm.children(recursive=True) if "python" in c.name()]
+        except psutil.Error:
+            pass
+    seen = {p.pid for p in procs}
+    procs += [p for p in [jvm, driver, *(workers or [])] if p is not None and p.pid not in seen]
+    kafka = next((p for p in procs if _kind(p) == "kafka"), None)
+    postgres = [p for p in procs if _kind(p) == "postgres"]
+    postmaster = next((p for p in postgres if p.pid in {c.pid for c in root.children()}), None)
+    return {"kafka": _rss(kafka) / MIB, "pg_server": _rss(postmaster) / MIB,
+            "pg_all": sum(map(_pss, postgres)) / MIB, "stream_jvm": _rss(jvm) / MIB, "stream_py": _rss(driver) / MIB,
+            "stream_workers": sum(map(_rss, workers or [])) / MIB, "all": sum(map(_pss, procs)) / MIB}
+
+
+def batches(url: str, since: float, until: float) -> tuple[int, float, float, int]:
+    """Batches recorded in [since, until) (epoch s): count, median and max time (s), and the records
+    waiting after the latest batch of each query (summed)."""
+    with psycopg.connect(url, connect_timeout=5) as conn:
+        times = [ms / 1000 for (ms,) in conn.execute(
+            "SELECT duration_ms FROM stream_progress WHERE recorded_at >= to_timestamp(%s) "
+            "AND recorded_at < to_timestamp(%s)", (since, until))]
+        (lag,) = conn.execute("""
+            SELECT coalesce(sum((SELECT coalesce(sum(value::bigint), 0) FROM jsonb_each_text(lag))), 0)
+            FROM (SELECT DISTINCT ON (query_name) lag FROM stream_progress ORDER BY query_name, recorded_at DESC) l
+            """).fetchone()
+    return len(times), (statistics.median(times) if times else float("nan")), max(times, default=float("nan")), \
+        int(lag)
+
+
+def verdict(samples: list[Sample], warmup_s: float, rate: float) -> list[tuple[str, bool, str]]:
+    """(series, flat?, first half -> last half) for every series, over the samples after the warm-up."""
+    steady = [s for s in samples if s.elapsed_s >= warmup_s]
+    if len(steady) < 4:
+        return [("samples", False, f"only {len(steady)} after the warm-up: run longer or sample more often")]
+    first, last = steady[:len(steady) // 2], steady[len(steady) - len(steady) // 2:]
+    out = []
+    for key in MEMORY:
+        a = statistics.median(s.memory_mib[key] for s in first)
+        b = statistics.median(s.memory_mib[key] for s in last)
+        out.append((f"{LABELS[key]} MiB", b - a <= max(0.05 * a, 20), f"{a:,.0f} -> {b:,.0f}"))
+    a = statistics.median(s.batch_p50_s for s in first if s.batches)
+    b = statistics.median(s.batch_p50_s for s in last if s.batches)
+    out.append(("batch time p50 s", b - a <= max(0.2 * a, 0.5), f"{a:.2f} -> {b:.2f}"))
+    a, b = statistics.median(s.lag for s in first), statistics.median(s.lag for s in last)
+    out.append(("lag records", b - a <= rate * TRIGGER_S, f"{a:,.0f} -> {b:,.0f}"))
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=30.0, help="length of the measured part (default 30)")
+    parser.add_argument("--rate", type=float, default=1000.0, help="events/s the producer sends (default 1000)")
+    parser.add_argument("--interval", type=float, default=60.0, help="seconds between samples (default 60)")
+    parser.add_argument("--warmup-minutes", type=float, default=None,
+                        help="samples left out of the verdict (default: 5, at most a third of --minutes)")
+    parser.add_argument("--home", help="EVENTFLOW_HOME (default: a new temporary folder)")
+    args = parser.parse_args()
+    warmup_s = 60 * (args.warmup_minutes if args.warmup_minutes is not None else min(5.0, args.minutes / 3))
+    home = Path(args.home or tempfile.mkdtemp(prefix="eventflow-soak-")).absolute()
+    print(f"eventflow up --rate {args.rate:g} under {home}; {args.minutes:g} min, a sample every {args.interval:g}s, "
+          f"warm-up {warmup_s / 60:g} min", flush=True)
+    up, state, started, started_at = launch(args.rate, home)
+    root = psutil.Process(up.pid)
+    samples: list[Sample] = []
+    try:
+        wait_for_first_batch(up, state, started, started_at, home)
+        print(f"first committed batch after {time.monotonic() - started:.1f}s", flush=True)
+        print(f"{'min':>5} " + " ".join(f"{LABELS[k]:>11}" for k in MEMORY)
+              + f" {'batches':>7} {'p50 s':>6} {'max s':>6} {'lag':>8}", flush=True)
+        t0, mark = time.monotonic(), time.time()
+        while time.monotonic() - t0 < args.minutes * 60:
+            time.sleep(max(0.0, args.interval - (time.monotonic() - t0) % args.interval))
+            assert up.poll() is None, "eventflow up exited; see its logs under " + str(home / "logs")
+            now = time.time()
+            count, p50, worst, lag = batches(state["postgres_url"], mark, now)
+            mark = now
+            sample = Sample(time.monotonic() - t0, memory(root), count, p50, worst, lag)
+            samples.append(sample)
+            print(f"{sample.elapsed_s / 60:5.1f} " + " ".join(f"{sample.memory_mib[k]:11,.0f}" for k in MEMORY)
+                  + f" {count:7d} {p50:6.2f} {worst:6.2f} {lag:8,d}", flush=True)
+    finally:
+        stop(up)
+    results = verdict(samples, warmup_s, args.rate)
+    print("after the warm-up, median of the first half -> of the last half of the samples:")
+    for name, flat, change in results:
+        print(f"  {name:<18} {change:>18}  {'flat' if flat else 'GROWING'}")
+    flat = all(ok for _, ok, _ in results)
+    print("all flat" if flat else "not flat: " + ", ".join(n for n, ok, _ in results if not ok))
+    return 0 if flat else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
