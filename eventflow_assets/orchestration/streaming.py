@@ -19,9 +19,11 @@ import dagster as dg
 from pydantic import Field
 
 from eventflow_assets.ingestion.topics import provision_topics
+from eventflow_assets.local.logs import service_log
 from eventflow_assets.orchestration.resources import EventFlowEndpoints, EventFlowPySpark, spark_config
 from eventflow_assets.processing.queries import StreamConfig
 from eventflow_assets.processing.runner import run_streaming
+from eventflow_assets.settings import Settings
 from eventflow_assets.storage.schema import apply_schema
 
 STREAMING_JOB = "streaming_job"
@@ -135,9 +137,10 @@ def stream_to_postgres(context: dg.OpExecutionContext, config: StreamingConfig, 
         trigger_seconds=config.trigger_seconds, max_offsets_per_trigger=config.max_offsets_per_trigger)
     context.log.info(f"streaming from {endpoints.kafka_bootstrap_servers}; checkpoints in {checkpoints}")
     stop, events = threading.Event(), queue.Queue()
-    host_queries(context, lambda: run_streaming(pyspark.spark_session, endpoints, checkpoints, stream_config,
-                                                stop=stop, on_progress=events.put),
-                 stop, events, ProgressLog(), config.max_seconds)
+    with service_log(Settings.from_env().home, "stream"):  # `eventflow logs stream` finds it
+        host_queries(context, lambda: run_streaming(pyspark.spark_session, endpoints, checkpoints, stream_config,
+                                                    stop=stop, on_progress=events.put),
+                     stop, events, ProgressLog(), config.max_seconds)
 
 
 @dg.job(name=STREAMING_JOB, executor_def=dg.in_process_executor, tags={STREAM_TAG: "true"},

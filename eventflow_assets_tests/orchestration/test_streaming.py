@@ -8,6 +8,7 @@ import re
 import threading
 from collections import defaultdict
 from datetime import timedelta
+from pathlib import Path
 
 import dagster as dg
 import psycopg
@@ -79,6 +80,9 @@ def test_streaming_job_fills_the_tables_exactly_and_the_sensor_reports_them(spar
         lines = summary_lines(instance, first.run_id)
         assert 1 <= len(lines) and all(b - a >= 60 for (a, _), (b, _) in zip(lines, lines[1:-1]))
         assert logged_records(lines) == {t: sum(1 for r in records if r.topic() == t) for t in TOPICS}
+        # The stream's own log also lands where `eventflow logs stream` reads it.
+        stream_log = (Path(eventflow_env["EVENTFLOW_HOME"]) / "logs" / "stream.log").read_text()
+        assert all(f"eventflow.sinks INFO {q} batch 0: " in stream_log for q in TOPICS)
 
         expected = expected_tables(records)
         reported, cursor = sink_reports(instance, monkeypatch)
