@@ -1,5 +1,5 @@
 # The two commands of the README. Both prepare the machine first (scripts/setup.sh).
-.PHONY: setup up test
+.PHONY: setup up test drill drill-cluster
 
 setup:
 	@bash scripts/setup.sh
@@ -9,3 +9,10 @@ up: setup
 
 test: setup
 	.venv/bin/pytest
+
+# Fault drills (not in `make test`; see drills/__init__.py). DRILL_ARGS="--events 50000 --kills 4" shortens them.
+drill: setup
+	.venv/bin/python -m drills crashes $(DRILL_ARGS)
+
+drill-cluster: setup
+	.venv/bin/python -m drills cluster $(DRILL_ARGS)

@@ -49,6 +49,7 @@ class SparkCluster:
         self.master_ui_port = 0
         self.worker_ui_ports: list[int] = []
         self.procs: list[subprocess.Popen] = []
+        self._worker_args: dict[int, tuple[str, ...]] = {}
 
     @property
     def master_url(self) -> str:
@@ -77,9 +78,9 @@ class SparkCluster:
                 self.worker_ui_ports.append(port)
                 work = self.state_dir / f"worker-{n}"
                 work.mkdir(parents=True, exist_ok=True)
-                self._launch(f"spark-worker-{n}", "org.apache.spark.deploy.worker.Worker", self.master_url,
-                             "--host", HOST, "--cores", str(self.cores_per_worker), "--memory", WORKER_MEMORY,
-                             "--webui-port", str(port), "--work-dir", str(work))
+                self._worker_args[n] = (self.master_url, "--host", HOST, "--cores", str(self.cores_per_worker),
+                                        "--memory", WORKER_MEMORY, "--webui-port", str(port), "--work-dir", str(work))
+                self._launch(f"spark-worker-{n}", "org.apache.spark.deploy.worker.Worker", *self._worker_args[n])
             self._wait_for_workers()
         except BaseException:
             self.stop()
@@ -90,18 +91,32 @@ class SparkCluster:
             stop_process(proc, timeout=30)
         self.procs = []
 
+    def kill_worker(self, n: int) -> None:
+        """SIGKILL worker ``n`` (1-based; fault drills). Its executors exit when they lose it."""
+        self.procs[n].kill()
+        self.procs[n].wait(10)
+
+    def restart_worker(self, n: int) -> None:
+        """Start worker ``n`` again (call from the main thread: it dies with the thread that forks it)."""
+        stop_process(self.procs[n], timeout=30)
+        self.procs[n] = self._spawn(f"spark-worker-{n}", "org.apache.spark.deploy.worker.Worker",
+                                    *self._worker_args[n])
+
     def alive_workers(self) -> int:
         with urllib.request.urlopen(f"{self.master_ui}/json/", timeout=3) as response:
             return int(json.loads(response.read()).get("aliveworkers", 0))
 
     def _launch(self, name: str, main_class: str, *args: str) -> None:
+        self.procs.append(self._spawn(name, main_class, *args))
+
+    def _spawn(self, name: str, main_class: str, *args: str) -> subprocess.Popen:
         home = spark_home()
         env = {**os.environ, "SPARK_HOME": str(home), "SPARK_NO_DAEMONIZE": "1",
                "SPARK_LOCAL_IP": HOST, "SPARK_WORKER_DIR": str(self.state_dir)}
         with open(self.logs_dir / f"{name}.log", "ab") as log:
-            self.procs.append(subprocess.Popen(
+            return subprocess.Popen(
                 [str(home / "bin" / "spark-class"), main_class, *args], env=env, stdin=subprocess.DEVNULL,
-                stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent()))
+                stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent())
 
     def _wait_for_workers(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S

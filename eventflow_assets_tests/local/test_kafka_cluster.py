@@ -5,23 +5,24 @@ every command before it writes anything)."""
 import os
 import subprocess
 import sys
+import time
 
 import psycopg
 import pytest
 from confluent_kafka.admin import ConfigResource
 
+from drills.faults import (SteadyProducer, StreamThread, committed_batches, committed_ends, covers,
+                           table_differences, wait_until)
 from eventflow_assets.ingestion.events import ORDERS, TOPIC_NAMES
-from eventflow_assets.ingestion.generator import EventGenerator
 from eventflow_assets.ingestion.kafka_clients import admin_client
 from eventflow_assets.ingestion.offsets import end_offsets
-from eventflow_assets.ingestion.producer import produce
 from eventflow_assets.ingestion.topics import provision_topics
 from eventflow_assets.local.kafka_broker import ScramUser
 from eventflow_assets.local.processes import free_port
-from eventflow_assets.local.stack import LocalStack, resolve_endpoints
+from eventflow_assets.local.stack import Endpoints, LocalStack, resolve_endpoints
 from eventflow_assets.processing.queries import StreamConfig, read_topics
 from eventflow_assets.settings import Settings
-from eventflow_assets_tests.helpers import read_all
+from eventflow_assets.storage.schema import apply_schema
 
 ALL_PARTITIONS = [(t, p) for t in TOPIC_NAMES for p in range(3)]
 
@@ -31,10 +32,40 @@ def _clean_env(**extra) -> dict:
     return {**env, **extra}
 
 
-def test_three_brokers_replicate_and_survive_one_killed(tmp_path):
-    # PostgreSQL "configured" (never contacted) so that only the three Kafka nodes start.
-    settings = Settings.from_env({"EVENTFLOW_HOME": str(tmp_path / "home"),
-                                  "EVENTFLOW_POSTGRES_URL": "postgresql://unused@127.0.0.1:1/unused"})
+def _stream_and_producer(spark, endpoints: Endpoints, checkpoints, seed: int):
+    """The stream (in this process, trigger 1 s) and a producer at 200 events/s, both running until stopped."""
+    stream = StreamThread(spark, endpoints, checkpoints, StreamConfig(trigger_seconds=1))
+    stream.start()
+    producer = SteadyProducer(endpoints.kafka_config(), None, 200, seed)
+    producer.start()
+    wait_until(lambda: min(committed_batches(checkpoints).values()) >= 0, 300, "every query's first batch", stream)
+    return stream, producer
+
+
+def _outage(broker, node: int, checkpoints, kafka_config: dict, stream, seconds: float = 5.0) -> None:
+    """kill -9 one node, keep it down for ``seconds`` while events arrive, start it again; then wait
+    until the stream has read what had arrived before the kill."""
+    before = end_offsets(kafka_config, ALL_PARTITIONS)
+    broker.kill(node)
+    time.sleep(seconds)
+    broker.restart(node)  # in the main thread: a node dies with the thread that started it
+    wait_until(lambda: covers(committed_ends(checkpoints), before), 300, "the stream to read past the kill", stream)
+
+
+def _finish(stream, producer, kafka_config: dict, checkpoints, pg_url: str) -> None:
+    try:
+        stats = producer.result(120)
+        ends = end_offsets(kafka_config, ALL_PARTITIONS)
+        wait_until(lambda: covers(committed_ends(checkpoints), ends), 300, "the stream to read every event", stream)
+    finally:
+        stream.stop()
+    assert stats.failed == 0 and stats.delivered == stats.sent > 1000, (stats.errors, stats.sent)
+    assert table_differences(kafka_config["bootstrap.servers"], pg_url) == {}  # nothing lost, nothing doubled
+
+
+def test_three_brokers_replicate_and_survive_one_killed_under_the_producer_and_the_stream(tmp_path, spark, pg_url):
+    # PostgreSQL configured (the session's), so that only the three Kafka nodes start.
+    settings = Settings.from_env({"EVENTFLOW_HOME": str(tmp_path / "home"), "EVENTFLOW_POSTGRES_URL": pg_url})
     with LocalStack(settings, free_port(), free_port(), kafka_brokers=3) as stack:
         config = stack.endpoints.kafka_config()
         assert len(stack.endpoints.kafka_bootstrap_servers.split(",")) == 3
@@ -49,14 +80,28 @@ def test_three_brokers_replicate_and_survive_one_killed(tmp_path):
         for future in futures.values():
             assert future.result(10)["min.insync.replicas"].value == "2"
 
-        first = produce(config, EventGenerator(seed=11), count=1000)
-        stack.kafka.kill(2)
-        second = produce(config, EventGenerator(seed=12), count=1000)  # acks=all with 2 of 3 in sync
-        assert (first.delivered, first.failed, second.delivered, second.failed) == (1000, 0, 1000, 0)
-        stack.kafka.restart(2)
-        records = read_all(stack.endpoints.kafka_bootstrap_servers, TOPIC_NAMES)
-        assert len(records) == 2000
-        assert len({r.value() for r in records}) == 2000
+        apply_schema(pg_url)
+        checkpoints = tmp_path / "chk"
+        stream, producer = _stream_and_producer(spark, stack.endpoints, checkpoints, seed=11)
+        leaders = {p.leader for t in TOPIC_NAMES for p in metadata.topics[t].partitions.values()}
+        node = 2 if 2 in leaders else min(leaders)  # a node that leads partitions: their leadership moves
+        _outage(stack.kafka, node, checkpoints, config, stream)  # acks=all goes on with 2 of 3 in sync
+        wait_until(lambda: all(sorted(p.isrs) == [1, 2, 3] for t in TOPIC_NAMES
+                               for p in admin.list_topics(timeout=10).topics[t].partitions.values()),
+                   120, "the restarted node back in every ISR", stream)
+        _finish(stream, producer, config, checkpoints, pg_url)
+
+
+def test_one_broker_restarted_under_the_producer_and_the_stream(own_kafka_broker, spark, pg_url, tmp_path):
+    """One node, killed and started 5 s later: the producer's retries and the stream's wait it out."""
+    config = own_kafka_broker.client_config()
+    provision_topics(config)
+    apply_schema(pg_url)
+    checkpoints = tmp_path / "chk"
+    stream, producer = _stream_and_producer(spark, Endpoints(own_kafka_broker.bootstrap_servers, pg_url, pg_url),
+                                            checkpoints, seed=12)
+    _outage(own_kafka_broker, 1, checkpoints, config, stream)
+    _finish(stream, producer, config, checkpoints, pg_url)
 
 
 @pytest.fixture(scope="module")

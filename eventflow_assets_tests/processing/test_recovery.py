@@ -3,17 +3,12 @@ exactly as if it had never stopped (no loss, no duplicate)."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
-import psutil
 import psycopg
 
+from drills.faults import crash_drill
 from eventflow_assets.ingestion.generator import EventGenerator
 from eventflow_assets.ingestion.producer import produce
 from eventflow_assets.processing.queries import StreamConfig
@@ -21,8 +16,6 @@ from eventflow_assets.processing.runner import run_streaming
 from eventflow_assets_tests.helpers import read_all
 from eventflow_assets_tests.processing.expected import actual_tables, expected_tables
 from eventflow_assets_tests.processing.test_streaming import T0, TOPICS, endpoints, ticking_clock  # noqa: F401
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _committed_batches(pg_url, query="orders") -> int:
@@ -66,26 +59,16 @@ def test_restart_from_checkpoint_after_some_batches(spark, endpoints, kafka_brok
     _assert_exact(pg_url, kafka_broker.bootstrap_servers)
 
 
-def test_kill_9_of_the_driver_mid_stream_then_restart(spark, endpoints, kafka_broker, pg_url, tmp_path):  # noqa: F811
+def test_three_kill_9s_of_the_driver_while_events_arrive(endpoints, kafka_broker, pg_url, tmp_path):  # noqa: F811
+    """The short version of the crash drill (`make drill`, drills/faults.py): events arrive at a steady
+    rate while the driver is SIGKILLed three times, each time restarted at once. Kills alternate at
+    random between the whole driver (PySpark and its JVM) and the PySpark process alone, whose JVM
+    must then exit by itself (else two drivers would share the checkpoint)."""
     cfg = {"bootstrap.servers": kafka_broker.bootstrap_servers}
-    assert produce(cfg, EventGenerator(seed=32, clock=ticking_clock(T0, 0.1)), count=15_000).failed == 0
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("EVENTFLOW_")},
-           "EVENTFLOW_KAFKA_BOOTSTRAP_SERVERS": kafka_broker.bootstrap_servers, "EVENTFLOW_POSTGRES_URL": pg_url,
-           "EVENTFLOW_HOME": str(tmp_path / "home")}
-    driver = subprocess.Popen(
-        [sys.executable, str(REPO / "jobs" / "streaming_app.py"), "--trigger-seconds", "1",
-         "--max-offsets-per-trigger", "250", "--checkpoint-dir", str(tmp_path / "chk")],
-        env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "driver.log", "wb"))
-    try:
-        _wait_for(lambda: _committed_batches(pg_url) >= 3 or driver.poll() is not None, 300, "three batches")
-        assert driver.poll() is None, (tmp_path / "driver.log").read_text()[-3000:]
-        jvm = psutil.Process(driver.pid).children(recursive=True)
-    finally:
-        driver.send_signal(signal.SIGKILL)
-        driver.wait()
-    _, alive = psutil.wait_procs(jvm, timeout=60)
-    assert alive == []  # the JVM follows its Python driver; nothing else touches the checkpoint
-    with psycopg.connect(pg_url) as conn:
-        assert conn.execute("SELECT count(*) FROM orders_raw").fetchone()[0] < 2000  # ~3,000 orders: mid-stream
-    run_streaming(spark, endpoints, tmp_path / "chk", StreamConfig(available_now=True, max_offsets_per_trigger=250))
-    _assert_exact(pg_url, kafka_broker.bootstrap_servers)
+    result = crash_drill(cfg, pg_url, tmp_path, events=None, rate=100, kills=3, seed=32, trigger_seconds=1,
+                         timeout=300)
+    print(result.report())
+    assert [r.caught_up_s is not None for r in result.recoveries] == [True] * 3
+    assert result.stats.failed == 0 and result.stats.delivered == result.stats.sent
+    assert result.differences == {}  # every table exactly equal to the one computed from the topics
+    assert result.rows["orders_raw"] > 300 and result.rows["rejected"] == 0

@@ -1,0 +1,5 @@
+import sys
+
+from drills.faults import main
+
+sys.exit(main())
