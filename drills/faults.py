@@ -179,10 +179,11 @@ class StreamThread(threading.Thread):
             return "the stream ended"
         return None
 
-    def stop(self, timeout: float = 120.0) -> None:
+    def stop(self, timeout: float = 120.0, check: bool = True) -> None:
+        """Stop the queries after their batch; raise if the stream had failed (unless ``check`` is False)."""
         self._stop_event.set()
         self.join(timeout)
-        if self.error is not None:
+        if check and self.error is not None:
             raise DrillFailed(f"the stream failed: {self.error}")
 
 

@@ -58,3 +58,30 @@ def partition_ranges(kafka_config: dict, partitions: list[tuple[str, int]],
 
 def end_offsets(kafka_config: dict, partitions: list[tuple[str, int]], timeout: float = 15.0) -> dict:
     return {tp: hi for tp, (_, hi) in partition_ranges(kafka_config, partitions, timeout).items()}
+
+
+def topic_ids(kafka_config: dict, topics: list[str], timeout: float = 60.0) -> dict[str, str]:
+    """{topic: the id Kafka gave it at creation}; a topic deleted and created again has a new one.
+
+    A topic that does not exist raises :class:`TopicMissing`; any other failure within
+    ``timeout`` (a broker restarting for longer) an :class:`EventFlowError`.
+    """
+    from confluent_kafka import TopicCollection
+
+    from eventflow_assets.ingestion.kafka_clients import admin_client
+
+    admin = admin_client(kafka_config)  # kept referenced until the answers are in
+    futures = admin.describe_topics(TopicCollection(list(topics)), request_timeout=timeout)
+    ids = {}
+    for topic, future in futures.items():
+        try:
+            ids[topic] = str(future.result(timeout + 5).topic_id)
+        except KafkaException as exc:
+            if exc.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                raise TopicMissing(f"topic {topic} does not exist") from None
+            raise EventFlowError(f"cannot describe topic {topic}: {exc.args[0].str()}") from None
+    return ids
+
+
+class TopicMissing(EventFlowError):
+    pass

@@ -157,7 +157,8 @@ def start_queries(spark: SparkSession, endpoints: Endpoints, checkpoint_root: Pa
             writer = (frame.writeStream.queryName(name).outputMode("append")
                       .option("checkpointLocation", str(checkpoint_root / name))
                       .foreachBatch(sinks.ExactlyOnceSink(endpoints.postgres_url, name, sinks.SINKS[name],
-                                                          checkpoint_root / name)))
+                                                          checkpoint_root / name, endpoints.kafka_config(),
+                                                          config.fail_on_data_loss)))
             writer = (writer.trigger(availableNow=True) if config.available_now
                       else writer.trigger(processingTime=f"{config.trigger_seconds} seconds"))
             started[name] = writer.start()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from pathlib import Path
@@ -83,7 +84,19 @@ def run_streaming(spark: SparkSession, endpoints: Endpoints, checkpoint_root: Pa
 
 def _first_line(exc) -> str:
     text = str(exc.desc if hasattr(exc, "desc") else exc).strip()
-    for line in text.splitlines():
+    lines = text.splitlines()
+    # An error raised in Python inside a query (a foreachBatch sink: the database unreachable, a
+    # topic recreated) arrives wrapped by the JVM: "An exception was raised by the Python Proxy.
+    # Return Message: Traceback ...". Its own message is the traceback's last, unindented line.
+    for i, line in enumerate(lines):
+        if line.rstrip().endswith("Traceback (most recent call last):"):
+            raised = next((later for later in lines[i + 1:] if later.strip() and not later[0].isspace()), None)
+            if raised:
+                return _PYTHON_MODULE.sub("", raised.strip())[:1000]
+    for line in lines:
         if "Error" in line:
             return line.strip()[:1000]
-    return text.splitlines()[0][:1000] if text else type(exc).__name__
+    return lines[0][:1000] if text else type(exc).__name__
+
+
+_PYTHON_MODULE = re.compile(r"^(?:[A-Za-z_]\w*\.)+(?=\w+: )")  # eventflow_assets.processing.sinks.X: -> X:

@@ -8,6 +8,12 @@ rejects, each copied (COPY, CSV) into a temporary staging table and merged by th
 ``sql/sinks/``, which returns how many rows each table received. Transient database faults (a
 restart, a failover, a deadlock) are retried around that whole transaction
 (``storage/retry.py``), which the ledger makes safe.
+
+Each batch also checks that its topic is still the one the checkpoint started reading (Kafka's
+topic id, kept in ``stream_topics``). Spark's connector notices a topic deleted and recreated
+under a checkpoint only when the new topic's offsets are *below* the checkpoint's; once the new
+topic holds more records, it reads on from the old offsets and silently skips the new topic's
+first records. The id, read after the batch's records, tells the two apart.
 """
 
 from __future__ import annotations
@@ -25,7 +31,9 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 from pyspark.sql import DataFrame
 
+from eventflow_assets.errors import EventFlowError
 from eventflow_assets.ingestion.events import ORDERS, PRODUCT_VIEW, USER_EVENTS
+from eventflow_assets.ingestion.offsets import TopicMissing, topic_ids
 from eventflow_assets.storage.postgres import arrow_to_csv, connect, read_sql
 from eventflow_assets.storage.retry import with_retries
 
@@ -104,18 +112,32 @@ def checkpoint_id(checkpoint_dir: Path) -> str:
         return json.loads(fh.readline())["id"]
 
 
+_DATA_LOSS_HINT = ("Nothing of this batch was written. Start over with a new checkpoint and emptied tables "
+                   "(`eventflow reset`), or run with --no-fail-on-data-loss to accept the loss and go on.")
+
+
+class TopicRecreated(EventFlowError):
+    """The topic a query reads is not the one its checkpoint started on (failOnDataLoss)."""
+
+
 class ExactlyOnceSink:
-    """``df.writeStream.foreachBatch(ExactlyOnceSink(url, "orders", SINKS["orders"], checkpoint))``.
+    """``df.writeStream.foreachBatch(ExactlyOnceSink(url, "orders", SINKS["orders"], checkpoint, kafka))``.
 
     The ledger key is (query, checkpoint's query id, batch id): batch ids restart at 0 in a
-    new checkpoint, and must not collide with the batches an older one committed.
+    new checkpoint, and must not collide with the batches an older one committed. With
+    ``kafka_config``, the query's topic (named like the query) is checked on every batch: a topic
+    recreated under the checkpoint fails the query (:class:`TopicRecreated`), or with
+    ``fail_on_data_loss=False`` is logged and accepted.
     """
 
-    def __init__(self, postgres_url: str, query_name: str, spec: SinkSpec, checkpoint_dir: Path | None = None):
+    def __init__(self, postgres_url: str, query_name: str, spec: SinkSpec, checkpoint_dir: Path | None = None,
+                 kafka_config: dict | None = None, fail_on_data_loss: bool = True):
         self.url = postgres_url
         self.query_name = query_name
         self.spec = spec
         self.checkpoint_dir = checkpoint_dir
+        self.kafka_config = kafka_config
+        self.fail_on_data_loss = fail_on_data_loss
         self._checkpoint_id: str | None = None
         self._sql = {m.sql_file: m.sql for m in (spec.events, REJECTS) if m is not None}
 
@@ -124,19 +146,35 @@ class ExactlyOnceSink:
         if self._checkpoint_id is None:
             self._checkpoint_id = checkpoint_id(self.checkpoint_dir) if self.checkpoint_dir else ""
         table = batch.select(*self.spec.columns).toArrow()
+        # After the records were read: an id still equal to the checkpoint's proves they came from
+        # the topic it started on (a recreation before or during the read changes it).
+        topic_id = self.current_topic_id() if self.kafka_config else None
         computed = time.monotonic()
-        written = self.commit(table, batch_id, self._checkpoint_id)
+        written = self.commit(table, batch_id, self._checkpoint_id, topic_id=topic_id)
         log.info("%s batch %d: %s; %d rows computed and collected in %.2fs, committed in %.2fs", self.query_name,
                  batch_id, "replayed, skipped" if written is None else written, table.num_rows,
                  computed - started, time.monotonic() - computed)
 
-    def commit(self, table: pa.Table, batch_id: int, checkpoint: str = "",
-               retry_for_s: float | None = None) -> dict[str, int] | None:
-        """:meth:`write`, retried through transient database faults (then one clear error)."""
-        return with_retries(f"{self.query_name} batch {batch_id}", lambda: self.write(table, batch_id, checkpoint),
-                            retry_for_s)
+    def current_topic_id(self) -> str | None:
+        """The query's topic's id now; None when the topic is gone and data loss is accepted."""
+        try:
+            return topic_ids(self.kafka_config, [self.query_name])[self.query_name]
+        except TopicMissing:
+            if self.fail_on_data_loss:
+                raise TopicRecreated(
+                    f"topic {self.query_name} was deleted under the stream while it read: its records may be "
+                    f"gone. {_DATA_LOSS_HINT}") from None
+            log.warning("topic %s was deleted under the stream (failOnDataLoss=false: going on)", self.query_name)
+            return None
 
-    def write(self, table: pa.Table, batch_id: int, checkpoint: str = "") -> dict[str, int] | None:
+    def commit(self, table: pa.Table, batch_id: int, checkpoint: str = "",
+               retry_for_s: float | None = None, topic_id: str | None = None) -> dict[str, int] | None:
+        """:meth:`write`, retried through transient database faults (then one clear error)."""
+        return with_retries(f"{self.query_name} batch {batch_id}",
+                            lambda: self.write(table, batch_id, checkpoint, topic_id), retry_for_s)
+
+    def write(self, table: pa.Table, batch_id: int, checkpoint: str = "",
+              topic_id: str | None = None) -> dict[str, int] | None:
         """One attempt: {table: rows it received}, or None when this batch was already committed (a replay)."""
         key = (self.query_name, checkpoint, batch_id)
         with connect(self.url) as conn, conn.transaction():
@@ -145,6 +183,8 @@ class ExactlyOnceSink:
                 "ON CONFLICT DO NOTHING RETURNING 1", key).fetchone()
             if claimed is None:
                 return None
+            if topic_id is not None:
+                self._check_topic(conn, checkpoint, topic_id)
             written: dict[str, int] = {}
             is_valid = pc.is_null(table["reason"])
             if self.spec.events is not None:
@@ -157,6 +197,24 @@ class ExactlyOnceSink:
                          "WHERE query_name = %s AND checkpoint_id = %s AND batch_id = %s",
                          (sum(written.values()), Jsonb(written), *key))
             return written
+
+    def _check_topic(self, conn, checkpoint: str, topic_id: str) -> None:
+        """Record the topic's id on the checkpoint's first batch; on later ones, refuse another id."""
+        key = (self.query_name, checkpoint, self.query_name)
+        recorded = conn.execute(
+            "INSERT INTO stream_topics (query_name, checkpoint_id, topic, topic_id) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (query_name, checkpoint_id, topic) DO UPDATE SET topic_id = stream_topics.topic_id "
+            "RETURNING topic_id", (*key, topic_id)).fetchone()[0]
+        if recorded == topic_id:
+            return
+        what = (f"topic {self.query_name} was deleted and created again under this stream's checkpoint (topic id "
+                f"{recorded}, now {topic_id}): the offsets in the checkpoint name other records in the new topic, "
+                "and reading on from them would skip the new topic's first records without a word.")
+        if self.fail_on_data_loss:
+            raise TopicRecreated(f"{what} {_DATA_LOSS_HINT}")
+        log.warning("%s Going on from the checkpoint's offsets (failOnDataLoss=false).", what)
+        conn.execute("UPDATE stream_topics SET topic_id = %s, recorded_at = now() "
+                     "WHERE query_name = %s AND checkpoint_id = %s AND topic = %s", (topic_id, *key))
 
     def _merge(self, conn, merge: Merge, rows: pa.Table) -> dict[str, int]:
         if rows.num_rows == 0:
