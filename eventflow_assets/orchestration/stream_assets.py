@@ -21,7 +21,7 @@ reported: a new checkpoint (batch ids restart at 0) is a key of its own, and a b
 reported batch (``RESCAN_S``, for rows committed late), or over the last ``FIRST_LOOKBACK_S``
 without a cursor (a new instance over a stream that already ran).
 
-Metadata of each event (the Plots tab draws the numbers over time):
+Metadata of each event (the asset page's Metadata > Plots draws the numbers over time):
 - ``rows_written``: rows the table received; ``rows_per_s``: those over ``period_s``, the seconds
   from the newest batch the previous tick read (for the first report: from the start of the
   earliest batch summarized) to the newest batch summarized;

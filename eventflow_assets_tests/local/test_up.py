@@ -1,6 +1,7 @@
 """`eventflow up` as a user runs it: Dagster's supervisor streams live events into the three tables,
 whose materializations the sink_table_materializations sensor reports; Ctrl-C stops everything,
-the stream's run ending CANCELED; `eventflow up` again finds the topics as they were and the stream resumes from its checkpoint."""
+the stream's run ending CANCELED; `eventflow up` again finds the topics as they were and the
+stream resumes from its checkpoint."""
 
 import json
 import os

@@ -20,6 +20,9 @@ TABLES = ("orders_raw", "revenue_by_currency_5min", "conversion_funnel_5min", "r
 WORKSPACE = REPO / "workspace.yaml"
 LOCATION = "eventflow_assets.definitions"
 GRAPH_SIZE = "1600,2400"  # the storage group with its analytics neighbours, all in view
+# The numbers of a sink table's materialization (sink_table_materializations), one plot each.
+PLOTTED = ("rows_written", "rows_per_s", "period_s", "batches", "batches_with_rows", "input_rows", "late_rows",
+           "rejected_rows", "lag", "batch_duration_s_avg", "batch_duration_s_max", "watermark_delay_s")
 
 
 def chromium() -> str:
@@ -98,3 +101,79 @@ def test_ui_shows_the_asset_graph_and_an_asset_page(webserver, tmp_path):
     # Its lineage: both topics it is computed from, linked.
     assert 'title="kafka / orders"' in page and 'title="kafka / product-view"' in page
     assert 'href="/assets/kafka/product-view"' in page
+
+
+def test_a_sink_table_plots_what_the_stream_assets_sensor_reported(webserver, tmp_path, pg_url, postgres_server,
+                                                                   monkeypatch):
+    """Two reports of sink_table_materializations, stored as the daemon stores them, drawn by the
+    asset page's Plots (Overview > Metadata) in a real browser."""
+    import uuid
+    from datetime import timedelta
+
+    import dagster as dg
+    import psycopg
+    from playwright.sync_api import sync_playwright
+
+    from eventflow_assets.orchestration import stream_assets
+    from eventflow_assets.orchestration.resources import EventFlowEndpoints
+    from eventflow_assets.processing.progress import record_progress
+    from eventflow_assets.storage.schema import apply_schema
+
+    # The stream's database (not Dagster's): two minutes of orders batches, one report per minute.
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server.url("postgres"), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    stream_db = postgres_server.url(name)
+    apply_schema(stream_db)
+    for var in ("EVENTFLOW_HOME", "EVENTFLOW_POSTGRES_URL", "EVENTFLOW_KAFKA_BOOTSTRAP_SERVERS"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("EVENTFLOW_POSTGRES_URL", stream_db)
+    monkeypatch.setenv("EVENTFLOW_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9")
+    for var, value in instance_env(tmp_path / "dagster", pg_url).items():
+        monkeypatch.setenv(var, value)
+    with psycopg.connect(stream_db) as conn:
+        now = conn.execute("SELECT now()").fetchone()[0]
+
+    def batch(batch_id: int, ago: float, rows: int) -> None:  # the sink's ledger row, then the listener's
+        with psycopg.connect(stream_db) as conn:
+            conn.execute("INSERT INTO stream_batches (query_name, checkpoint_id, batch_id, row_count, table_rows) "
+                         "VALUES ('orders', 'ck', %s, %s, %s)", (batch_id, rows, json.dumps({"orders_raw": rows})))
+        record_progress(stream_db, {"query_name": "orders", "checkpoint_id": "ck", "batch_id": batch_id,
+                                    "watermark": now - timedelta(minutes=11), "input_rows": rows, "late_rows": 0,
+                                    "rejected_rows": 0, "duration_ms": 1500, "lag": {"orders:0": batch_id},
+                                    "read_offsets": {}})
+        with psycopg.connect(stream_db) as conn:
+            conn.execute("UPDATE stream_progress SET recorded_at = %s WHERE batch_id = %s",
+                         (now - timedelta(seconds=ago), batch_id))
+
+    instance = dg.DagsterInstance.from_config(str(tmp_path / "dagster"))
+    cursor = None
+    for tick, (batch_id, ago, rows) in enumerate([(0, 70, 600), (1, 10, 900)]):
+        batch(batch_id, ago, rows)
+        monkeypatch.setattr(stream_assets, "_clock", lambda: 1_000_000.0 + 60 * tick)
+        result = stream_assets.sink_table_materializations(dg.build_sensor_context(
+            instance=instance, cursor=cursor, resources={"eventflow": EventFlowEndpoints()}))
+        assert [e.asset_key for e in result.asset_events] == [dg.AssetKey(["postgres", "orders_raw"])]
+        for event in result.asset_events:
+            instance.report_runless_asset_event(event)  # what the daemon does with a sensor's asset events
+        cursor = result.cursor
+    instance.dispose()
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 2400})
+            page.goto(f"{webserver}/assets/postgres/orders_raw", timeout=120_000)
+            # The Overview's Metadata section: Table by default, Plots draws each number over time.
+            page.get_by_text("rows_written", exact=True).first.wait_for(timeout=60_000)
+            assert page.locator("canvas").count() == 0
+            page.get_by_text("Plots", exact=True).click(timeout=60_000)
+            page.locator("canvas").nth(len(PLOTTED) - 1).wait_for(timeout=60_000)
+            assert page.locator("canvas").count() == len(PLOTTED)
+            for label in PLOTTED:
+                assert page.get_by_text(label, exact=True).count() == 1, label
+            page.screenshot(path=str(tmp_path / "plots.png"), full_page=True)
+        finally:
+            browser.close()
+    assert (tmp_path / "plots.png").stat().st_size > 10_000
