@@ -11,9 +11,14 @@ the idiom for tables written outside Dagster). Materializations, not observation
 changed the table's contents, and materializations are what freshness, automation conditions
 and the asset's "last materialized" follow.
 
-At most one event per table per minute: the sensor ticks every 60 s and its cursor refuses a second
-report within ``REPORT_INTERVAL_S`` of the previous one (the batches wait for the next tick). A
-table only gets an event for a period in which it received rows.
+At most one event per table per minute: the daemon evaluates the sensor at most every
+``REPORT_INTERVAL_S`` (its ``minimum_interval_seconds``) and each evaluation reports a table once.
+The cursor also refuses a report within ``REPORT_GUARD_S`` of the previous one on the sensor's own
+clock, for evaluations outside the daemon's cadence; it is set 10 s below the interval because a
+regular tick's evaluation can start a little less than 60 s after the previous one's (the daemon
+spaces tick *starts*; the code server's latency varies), and a strict 60 s would then skip that
+tick and leave a two-minute gap. Batches held back wait for the next report. A table only gets an
+event for a period in which it received rows.
 
 The cursor keeps, per query and checkpoint (Spark's persistent query id), the last batch id
 reported: a new checkpoint (batch ids restart at 0) is a key of its own, and a batch recorded again
@@ -50,6 +55,7 @@ from eventflow_assets.storage.postgres import connect
 
 SENSOR = "sink_table_materializations"
 REPORT_INTERVAL_S = 60
+REPORT_GUARD_S = 50
 RESCAN_S = 300
 FIRST_LOOKBACK_S = 3600
 CHECKPOINTS_KEPT = 4  # per query, in the cursor
@@ -172,9 +178,9 @@ def summarize(batches: list[dict], previous_until: datetime | None) -> list[dg.A
 def sink_table_materializations(context: dg.SensorEvaluationContext, eventflow: EventFlowEndpoints):
     cursor = json.loads(context.cursor) if context.cursor else {}
     now = _clock()
-    if cursor.get("reported_at") is not None and now - cursor["reported_at"] < REPORT_INTERVAL_S:
+    if cursor.get("reported_at") is not None and now - cursor["reported_at"] < REPORT_GUARD_S:
         return dg.SkipReason(f"reported {now - cursor['reported_at']:.0f}s ago: at most one report per table "
-                             f"every {REPORT_INTERVAL_S}s; newer batches wait for the next tick")
+                             f"a minute; newer batches wait for the next tick")
     previous_until = datetime.fromisoformat(cursor["until"]) if cursor.get("until") else None
     since = None if previous_until is None else datetime.fromtimestamp(
         previous_until.timestamp() - RESCAN_S, tz=timezone.utc)

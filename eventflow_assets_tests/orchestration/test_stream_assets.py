@@ -147,11 +147,17 @@ def test_cursor_transitions_new_batches_the_minute_bound_and_a_new_checkpoint(db
     assert isinstance(idle, dg.SkipReason)
     assert idle.skip_message == f"no new micro-batch recorded in stream_progress since {t[35]:%Y-%m-%d %H:%M:%S} UTC"
 
-    # A batch 30 s after the report waits: at most one event per table per minute.
+    # A batch after the report waits for the next tick: at most one event per table per minute
+    # (the daemon's interval); an evaluation within REPORT_GUARD_S of the report reports nothing.
     batch(db, "orders", 2, t[20], tables={RAW: 6}, input_rows=6, duration_ms=1000, lag={"orders:0": 0},
           watermark=w2)
-    held = evaluate(instance, monkeypatch, first.cursor, CLOCK + 59.9)
-    assert isinstance(held, dg.SkipReason) and held.skip_message.startswith("reported 60s ago: at most one report")
+    for too_soon in (0, 30, stream_assets.REPORT_GUARD_S - 0.1):
+        held = evaluate(instance, monkeypatch, first.cursor, CLOCK + too_soon)
+        assert isinstance(held, dg.SkipReason)
+        assert held.skip_message == (f"reported {too_soon:.0f}s ago: at most one report per table a minute; "
+                                     "newer batches wait for the next tick")
+    assert stream_assets.REPORT_GUARD_S <= stream_assets.REPORT_INTERVAL_S == 60
+    assert sink_table_materializations.minimum_interval_seconds == 60
     later = evaluate(instance, monkeypatch, first.cursor, CLOCK + 60)
     assert reported(later) == {RAW: {
         "rows_written": 6, "period_s": 15.0, "rows_per_s": 0.4, "batches": 1, "batches_with_rows": 1,
