@@ -116,6 +116,8 @@ def test_up_streams_live_events_into_the_tables_and_stops_cleanly_then_resumes(t
         assert listening_beyond_loopback(stack) == []
         password = (home / "postgres" / "password").read_text().strip()
         assert len(password) >= 16
+        assert {f: oct((home / f).stat().st_mode & 0o777) for f in ("stack.json", "postgres/password")} == {
+            "stack.json": "0o600", "postgres/password": "0o600"}
         assert [c for c in command_lines(stack) if password in " ".join(c)] == []  # `ps` shows it to anyone
         dagster_db = json.loads((home / "stack.json").read_text())["dagster_postgres_url"]
         assert tables_containing(dagster_db, password) == {}  # runs, event logs, ticks of Dagster's instance
@@ -139,8 +141,6 @@ def test_up_streams_live_events_into_the_tables_and_stops_cleanly_then_resumes(t
     # checkpoints) nor in what `up` printed; only in the two 0600 files that hold it by design.
     assert password not in out
     assert files_containing(password, [home / "logs", home / "dagster", home / "checkpoints"]) == []
-    assert {f: oct((home / f).stat().st_mode & 0o777) for f in ("stack.json", "postgres/password")} == {
-        "stack.json": "0o600", "postgres/password": "0o600"}
     _resumes_exactly(env, home)
 
 
