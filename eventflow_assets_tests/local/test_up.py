@@ -5,14 +5,17 @@ stream resumes from its checkpoint."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import psutil
 import psycopg
+import yaml
 
 from eventflow_assets.local.processes import free_port
 from eventflow_assets_tests.exposure import files_containing, listening_beyond_loopback, tables_containing
@@ -20,6 +23,8 @@ from eventflow_assets_tests.helpers import command_lines, read_all
 from eventflow_assets_tests.processing.expected import actual_tables, expected_tables
 
 TOPICS = ("user-events", "product-view", "orders")
+COMPOSE_FILE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
+BIN = Path(sys.executable).parent
 
 RUNS = '{ runsOrError { ... on Runs { results { jobName status tags { key value } } } } }'
 MATERIALIZED = ('{ assetOrError(assetKey: {path: ["postgres", "orders_raw"]}) '
@@ -53,19 +58,29 @@ def of_home(home: str) -> list[psutil.Process]:
     return found
 
 
-def start_up(env: dict, dagster_port: int, *options: str) -> subprocess.Popen:
+def start_up(env: dict, dagster_port: int, *options: str, dashboard_port: int | None = None) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "eventflow_assets.cli", "up", *options,
                              "--kafka-port", str(free_port()), "--postgres-port", str(free_port()),
-                             "--dagster-port", str(dagster_port), "--dashboard-port", str(free_port())],
+                             "--dagster-port", str(dagster_port), "--dashboard-port", str(dashboard_port or free_port())],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def compose_healthcheck(service: str, env: dict, ports: dict[int, int]) -> subprocess.CompletedProcess:
+    """Run a docker-compose.yml health check's command here: the image's programs are this
+    environment's, the container's ports (``ports``: container -> local) the stack's."""
+    test = yaml.safe_load(COMPOSE_FILE.read_text())["services"][service]["healthcheck"]["test"]
+    assert test[0] == "CMD", test
+    argv = [str(BIN / a) if (BIN / a).exists() else a for a in test[1:]]
+    argv = [re.sub(r"localhost:(\d+)", lambda m: f"localhost:{ports.get(int(m[1]), m[1])}", a) for a in argv]
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
 
 
 def test_up_streams_live_events_into_the_tables_and_stops_cleanly_then_resumes(tmp_path):
     home = tmp_path / "home"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("EVENTFLOW_", "DAGSTER_"))}
     env["EVENTFLOW_HOME"] = str(home)
-    dagster_port = free_port()
-    up = start_up(env, dagster_port, "--rate", "200", "--seed", "5")
+    dagster_port, dashboard_port = free_port(), free_port()
+    up = start_up(env, dagster_port, "--rate", "200", "--seed", "5", dashboard_port=dashboard_port)
     children, reporting = [], {}
     try:
         deadline = time.monotonic() + 60
@@ -126,6 +141,17 @@ def test_up_streams_live_events_into_the_tables_and_stops_cleanly_then_resumes(t
         report = json.loads(status.stdout)
         assert (status.returncode, report["health"]) == (0, {"exit_status": 0, "problems": []})
         assert set(report["streaming"]) == {"user-events", "product-view", "orders"}
+
+        # docker-compose.yml's health checks, run against this live stack: the stream's, the daemon's
+        # (DAGSTER_HOME and its database as `up` gives them to Dagster) and the dashboard's.
+        from eventflow_assets.orchestration.instance import instance_env
+
+        checks = {"eventflow-streaming": compose_healthcheck("eventflow-streaming", env, {}),
+                  "dagster-daemon": compose_healthcheck("dagster-daemon", {**env, **instance_env(
+                      home / "dagster", dagster_db)}, {}),
+                  "eventflow-dashboard": compose_healthcheck("eventflow-dashboard", env, {8501: dashboard_port})}
+        assert {name: c.returncode for name, c in checks.items()} == dict.fromkeys(checks, 0), checks
+        assert checks["dagster-daemon"].stdout.strip() == "Daemon live"
     finally:
         up.send_signal(signal.SIGINT)
         out, _ = up.communicate(timeout=240)
