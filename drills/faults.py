@@ -28,6 +28,7 @@ from pathlib import Path
 import psutil
 import psycopg
 
+from eventflow_assets.errors import EventFlowError
 from eventflow_assets.ingestion.events import TOPIC_NAMES
 from eventflow_assets.ingestion.generator import EventGenerator
 from eventflow_assets.ingestion.offsets import end_offsets
@@ -79,6 +80,19 @@ def covers(committed: dict, target: dict) -> bool:
 
 def all_partitions(partitions: int = 3) -> list[tuple[str, int]]:
     return [(t, p) for t in TOPIC_NAMES for p in range(partitions)]
+
+
+def topic_ends(kafka_config: dict, timeout: float = 120.0) -> dict[tuple[str, int], int]:
+    """End offsets of every partition, asked again while the cluster answers "not leader" and the
+    like (topics just created, leadership moving after a broker came back)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return end_offsets(kafka_config, all_partitions())
+        except EventFlowError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
 
 
 # --- the stream as a process -------------------------------------------------------------------
@@ -339,7 +353,7 @@ def finish(result: DrillResult, driver: StreamDriver, producer: SteadyProducer, 
     """Wait for the producer and for the stream to read everything, stop it, compare the tables."""
     result.stats = producer.result(timeout)
     last_event = time.monotonic()
-    target = end_offsets(kafka_config, all_partitions())
+    target = topic_ends(kafka_config)
     wait_until(lambda: covers(committed_ends(checkpoint_root), target), timeout, "the stream to read every event",
                driver)
     result.final_catch_up_s = time.monotonic() - last_event
@@ -382,7 +396,7 @@ def crash_drill(kafka_config: dict, pg_url: str, workdir: Path, *, events: int |
     try:
         first = Recovery("first start", 0.0)
         measure_recovery(first, checkpoint_root, committed_batches(checkpoint_root),
-                         end_offsets(kafka_config, all_partitions()), started, driver, timeout)
+                         topic_ends(kafka_config), started, driver, timeout)
         say(first.line())
         for n in range(1, kills + 1):
             _sleep_until(started + due[n - 1] if due else time.monotonic() + rng.uniform(1.0, 5.0))
@@ -392,7 +406,7 @@ def crash_drill(kafka_config: dict, pg_url: str, workdir: Path, *, events: int |
                 break
             whole = rng.random() < 0.5
             before = committed_batches(checkpoint_root)
-            target = end_offsets(kafka_config, all_partitions())
+            target = topic_ends(kafka_config)
             fault_at = time.monotonic()
             recovery = Recovery(f"kill -9 #{n} ({'driver + JVM' if whole else 'PySpark driver only'})",
                                 fault_at - started)
@@ -448,7 +462,7 @@ def cluster_drill(workdir: Path, *, events: int, rate: float, seed: int = 1, tri
         producer.start()
         try:
             first = measure_recovery(Recovery("first start", 0.0), checkpoint_root,
-                                     committed_batches(checkpoint_root), end_offsets(kafka_config, all_partitions()),
+                                     committed_batches(checkpoint_root), topic_ends(kafka_config),
                                      started, driver, timeout)
             say(first.line())
             apps = _running_apps(stack.spark)
@@ -456,7 +470,7 @@ def cluster_drill(workdir: Path, *, events: int, rate: float, seed: int = 1, tri
 
             worker = rng.randint(1, workers)
             _sleep_until(started + duration * rng.uniform(0.15, 0.4))
-            before, target = committed_batches(checkpoint_root), end_offsets(kafka_config, all_partitions())
+            before, target = committed_batches(checkpoint_root), topic_ends(kafka_config)
             fault_at = time.monotonic()
             stack.spark.kill_worker(worker)
             recovery = measure_recovery(Recovery(f"kill -9 of Spark worker {worker}", fault_at - started),
@@ -472,7 +486,7 @@ def cluster_drill(workdir: Path, *, events: int, rate: float, seed: int = 1, tri
             if not producer.is_alive():  # the point is a broker lost under the producer and the stream
                 say("broker kill skipped: every event was sent before it was due (lower --rate)")
                 return finish(result, driver, producer, kafka_config, checkpoint_root, pg_url, started, timeout)
-            before, target = committed_batches(checkpoint_root), end_offsets(kafka_config, all_partitions())
+            before, target = committed_batches(checkpoint_root), topic_ends(kafka_config)
             fault_at = time.monotonic()
             stack.kafka.kill(node)
             _sleep_until(fault_at + broker_down_s)
@@ -529,7 +543,7 @@ def main(argv: list[str] | None = None) -> int:
             result = cluster_drill(workdir, events=args.events, rate=args.rate, seed=args.seed,
                                    trigger_seconds=args.trigger_seconds, workers=args.workers,
                                    broker_down_s=args.broker_down_seconds)
-    except DrillFailed as exc:
+    except (DrillFailed, EventFlowError) as exc:
         say(f"FAILED: {exc}")
         args.keep = True
         return 1

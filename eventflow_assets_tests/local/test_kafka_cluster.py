@@ -12,7 +12,7 @@ import pytest
 from confluent_kafka.admin import ConfigResource
 
 from drills.faults import (SteadyProducer, StreamThread, committed_batches, committed_ends, covers,
-                           table_differences, wait_until)
+                           table_differences, topic_ends, wait_until)
 from eventflow_assets.ingestion.events import ORDERS, TOPIC_NAMES
 from eventflow_assets.ingestion.kafka_clients import admin_client
 from eventflow_assets.ingestion.offsets import end_offsets
@@ -45,7 +45,7 @@ def _stream_and_producer(spark, endpoints: Endpoints, checkpoints, seed: int):
 def _outage(broker, node: int, checkpoints, kafka_config: dict, stream, seconds: float = 5.0) -> None:
     """kill -9 one node, keep it down for ``seconds`` while events arrive, start it again; then wait
     until the stream has read what had arrived before the kill."""
-    before = end_offsets(kafka_config, ALL_PARTITIONS)
+    before = topic_ends(kafka_config)
     broker.kill(node)
     time.sleep(seconds)
     broker.restart(node)  # in the main thread: a node dies with the thread that started it
@@ -55,7 +55,7 @@ def _outage(broker, node: int, checkpoints, kafka_config: dict, stream, seconds:
 def _finish(stream, producer, kafka_config: dict, checkpoints, pg_url: str) -> None:
     try:
         stats = producer.result(120)
-        ends = end_offsets(kafka_config, ALL_PARTITIONS)
+        ends = topic_ends(kafka_config)  # asked again while leadership settles after the restart
         wait_until(lambda: covers(committed_ends(checkpoints), ends), 300, "the stream to read every event", stream)
     finally:
         stream.stop()
