@@ -34,15 +34,15 @@ from eventflow_assets.local.stack import running_stack_state
 
 
 def _kind(proc: psutil.Process) -> str:
-    try:
-        cmd = " ".join(proc.cmdline())
+    try:  # a process can end between two reads: short-lived ones (rm, psql) come and go
+        cmd, name = " ".join(proc.cmdline()), proc.name()
     except psutil.Error:
         return "gone"
     if "kafka.Kafka" in cmd:
         return "kafka"
-    if "postgres" in proc.name():
+    if "postgres" in name:
         return "postgres"
-    if "java" in proc.name():
+    if "java" in name:
         return "spark-stream" if "eventflow-streaming" in cmd else "spark-other"
     if "dagster" in cmd:
         return "dagster"
