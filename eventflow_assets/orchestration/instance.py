@@ -48,6 +48,10 @@ def instance_config(postgres_url: str) -> dict:
         "run_monitoring": {"enabled": True},
         # Runs tagged dagster/max_retries (the analytics jobs' runs) are relaunched when they fail.
         "run_retries": {"enabled": True},
+        # Sensor ticks pile up (five sensors, every 15-60 s: ~20,000 a day): skipped ones are kept
+        # a week, failed ones a month; schedule ticks 90 days.
+        "retention": {"schedule": {"purge_after_days": 90},
+                      "sensor": {"purge_after_days": {"skipped": 7, "failure": 30, "success": 30}}},
         "telemetry": {"enabled": False},
         "nux": {"enabled": False},
     }

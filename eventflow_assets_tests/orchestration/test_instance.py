@@ -46,5 +46,12 @@ def test_instance_stores_runs_in_postgres_and_cancels_leftovers(tmp_path, pg_url
         assert instance.get_run_by_id(left.run_id).status == dg.DagsterRunStatus.CANCELED
         assert instance.get_run_by_id(done.run_id).status == dg.DagsterRunStatus.SUCCESS
         assert cancel_leftover_runs(instance) == []
+        # Sensor and schedule ticks are purged by the daemon after these many days.
+        from dagster._core.definitions.run_request import InstigatorType
+        from dagster._core.scheduler.instigation import TickStatus
+
+        assert dict(instance.get_tick_retention_settings(InstigatorType.SENSOR)) == {
+            TickStatus.SKIPPED: 7, TickStatus.FAILURE: 30, TickStatus.SUCCESS: 30, TickStatus.STARTED: -1}
+        assert instance.get_tick_retention_settings(InstigatorType.SCHEDULE)[TickStatus.SKIPPED] == 90
     finally:
         instance.dispose()
