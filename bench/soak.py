@@ -64,14 +64,22 @@ def _rss(proc: psutil.Process | None) -> int:
         return 0
 
 
-def memory(root: psutil.Process) -> dict[str, float]:
+def _of_home(proc: psutil.Process, home: Path) -> bool:
+    try:
+        return proc.environ().get("EVENTFLOW_HOME") == str(home)
+    except psutil.Error:
+        return False
+
+
+def memory(root: psutil.Process, home: Path) -> dict[str, float]:
     """MiB per series (see the module's docstring) over the process tree of `eventflow up`.
 
     Dagster launches runs from its code server, which `up` does not parent: the stream's JVM is
-    found among all processes by its app name, its Python driver as the JVM's parent."""
+    found among all processes by its app name and this run's EVENTFLOW_HOME (other stacks on the
+    machine have streams too), its Python driver as the JVM's parent."""
     procs = _tree(root)
     jvm = next((p for p in psutil.process_iter(["name", "cmdline"]) if p.info["name"] == "java"
-                and "spark.app.name=eventflow-streaming" in (p.info["cmdline"] or [])), None)
+                and "spark.app.name=eventflow-streaming" in (p.info["cmdline"] or []) and _of_home(p, home)), None)
     driver = workers = None
     if jvm is not None:
         try:
@@ -151,7 +159,7 @@ def main() -> int:
             now = time.time()
             count, p50, worst, lag = batches(state["postgres_url"], mark, now)
             mark = now
-            sample = Sample(time.monotonic() - t0, memory(root), count, p50, worst, lag)
+            sample = Sample(time.monotonic() - t0, memory(root, home), count, p50, worst, lag)
             samples.append(sample)
             print(f"{sample.elapsed_s / 60:5.1f} " + " ".join(f"{sample.memory_mib[k]:11,.0f}" for k in MEMORY)
                   + f" {count:7d} {p50:6.2f} {worst:6.2f} {lag:8,d}", flush=True)
