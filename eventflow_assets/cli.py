@@ -329,6 +329,14 @@ def _report(stats: ProduceStats) -> None:
             print(f"  {n:,} x {reason}", file=sys.stderr)
 
 
+def _wait_for(stop: threading.Event) -> None:
+    """Block the main thread until ``stop`` is set, waking every second: a signal the kernel
+    delivers to another thread only runs Python's handler once the main thread runs again, and
+    an untimed wait would sleep through SIGTERM (seen: a dashboard outliving its killed parent)."""
+    while not stop.wait(1.0):
+        pass
+
+
 def _stop_on_signals() -> threading.Event:
     stop = threading.Event()
 
@@ -407,7 +415,7 @@ def cmd_up(args, settings: Settings) -> int:
             _watch(dagster, stop)
             if args.no_producer:
                 print("running; Ctrl-C stops everything")
-                stop.wait()
+                _wait_for(stop)
             else:
                 rate = _rate(args, default_unpaced=False)
                 print(f"producer:   {rate:g} events/s; Ctrl-C stops everything")
@@ -641,7 +649,7 @@ def cmd_dashboard(args, settings: Settings) -> int:
     server = start_server(app, args.port, args.host)
     print(f"Dashboard:  http://{args.host}:{args.port}  (Dagster UI {args.dagster_url}); Ctrl-C stops it", flush=True)
     try:
-        stop.wait()
+        _wait_for(stop)
     finally:
         server.shutdown()
     return 0
