@@ -14,7 +14,7 @@ import signal
 import threading
 
 from eventflow_assets.local.logs import service_log
-from eventflow_assets.processing.queries import StreamConfig
+from eventflow_assets.processing.config import StreamConfig
 from eventflow_assets.settings import Settings
 
 EXAMPLES = """examples:

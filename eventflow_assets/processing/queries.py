@@ -24,7 +24,6 @@ them to the Kafka source and the exactly-once sinks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -32,9 +31,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
-from eventflow_assets.ingestion.events import ORDERS, PRODUCT_VIEW, TOPIC_NAMES, USER_EVENTS, WINDOW
+from eventflow_assets.ingestion.events import ORDERS, PRODUCT_VIEW, TOPIC_NAMES, USER_EVENTS
 from eventflow_assets.local.stack import Endpoints
 from eventflow_assets.processing import sinks
+from eventflow_assets.processing.config import StreamConfig
 from eventflow_assets.processing.kafka_source import NAME as PYTHON_SOURCE
 from eventflow_assets.processing.parsing import REJECT_COLUMNS, parse
 from eventflow_assets.storage.tables import FUNNEL, ORDERS_RAW, REJECTED, REVENUE
@@ -45,25 +45,6 @@ QUERY_TABLES = {
     PRODUCT_VIEW: (FUNNEL, REJECTED),
     USER_EVENTS: (REJECTED,),
 }
-
-
-@dataclass(frozen=True)
-class StreamConfig:
-    trigger_seconds: float = 10.0
-    watermark: str = "10 minutes"
-    window: timedelta = WINDOW
-    # The seed reads from "latest"; we start from "earliest" so a first start loses nothing
-    # the topics already hold. Restarts resume from the checkpoint either way.
-    starting_offsets: str = "earliest"
-    max_offsets_per_trigger: int | None = None
-    fail_on_data_loss: bool = True
-    # Spark's own Kafka connector; "eventflow_kafka" is EventFlow's Python source (same options,
-    # same schema), which speaks librdkafka's property names.
-    source_format: str = "kafka"
-    available_now: bool = False
-
-    def with_overrides(self, **changes) -> StreamConfig:
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
 def read_topics(spark: SparkSession, endpoints: Endpoints, topics, config: StreamConfig) -> DataFrame:
