@@ -15,6 +15,7 @@ from confluent_kafka import TopicPartition
 
 from eventflow_assets.errors import EventFlowError
 from eventflow_assets.ingestion.kafka_clients import admin_client, check_reachable, consumer
+from eventflow_assets.ingestion.log_dirs import log_sizes
 from eventflow_assets.ingestion.offsets import partition_ranges
 from eventflow_assets.storage.postgres import connect
 
@@ -24,6 +25,26 @@ def topic_ranges(kafka_config: dict, topics, timeout: float = 3.0) -> dict[tuple
     metadata = check_reachable(admin_client(kafka_config), kafka_config["bootstrap.servers"], timeout)
     partitions = [(t, p) for t in topics if t in metadata.topics for p in sorted(metadata.topics[t].partitions)]
     return partition_ranges(kafka_config, partitions, timeout=timeout)
+
+
+def under_replicated(metadata, topics) -> dict[str, int]:
+    """{topic: partitions whose in-sync replicas are fewer than their replicas} for ``topics`` that
+    exist in ``metadata`` (an AdminClient ``list_topics`` answer)."""
+    return {t: sum(1 for p in metadata.topics[t].partitions.values() if len(p.isrs) < len(p.replicas))
+            for t in topics if t in metadata.topics}
+
+
+def topic_storage(kafka_config: dict, topics, timeout: float = 3.0) -> tuple[dict[str, int], dict[str, int] | None,
+                                                                            str | None]:
+    """(under-replicated partitions per topic, log bytes on disk per topic over all replicas or
+    None, why the sizes are missing or None) for the ``topics`` that exist."""
+    metadata = check_reachable(admin_client(kafka_config), kafka_config["bootstrap.servers"], timeout)
+    lagging = under_replicated(metadata, topics)
+    try:
+        sizes = log_sizes(kafka_config, metadata, topics, timeout)
+    except EventFlowError as exc:
+        return lagging, None, str(exc)
+    return lagging, {t: sum(n for (name, _), n in sizes.items() if name == t) for t in lagging}, None
 
 
 def newest_record_before(kafka_config: dict, topics, before: datetime, scan: int = 500,

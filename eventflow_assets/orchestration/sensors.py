@@ -14,7 +14,7 @@ import psycopg
 
 from eventflow_assets.errors import EventFlowError, first_line
 from eventflow_assets.ingestion.events import TOPIC_NAMES
-from eventflow_assets.orchestration.probes import stream_lag, topic_ranges
+from eventflow_assets.orchestration.probes import stream_lag, topic_ranges, topic_storage
 from eventflow_assets.orchestration.resources import EventFlowEndpoints
 from eventflow_assets.orchestration.streaming import STREAMING_JOB, streaming_job
 
@@ -76,10 +76,16 @@ def streaming_supervisor(context: dg.SensorEvaluationContext):
         cursor=json.dumps({"attempt": attempt}))
 
 
-def _topic_metadata(topic: str, ranges: dict, previous: dict, elapsed: float | None, lag: dict) -> dict:
+def _topic_metadata(topic: str, ranges: dict, previous: dict, elapsed: float | None, lag: dict,
+                    storage: tuple[dict, dict | None]) -> dict:
     ends = {p: hi for (t, p), (_, hi) in sorted(ranges.items()) if t == topic}
     metadata: dict = {f"end_offset_p{p}": hi for p, hi in ends.items()}
     metadata["records"] = sum(hi - lo for (t, _), (lo, hi) in ranges.items() if t == topic)
+    lagging, sizes = storage
+    if topic in lagging:
+        metadata["under_replicated_partitions"] = lagging[topic]
+    if sizes is not None and topic in sizes:
+        metadata["log_size_bytes"] = sizes[topic]
     total_end, before = sum(ends.values()), previous.get(topic)
     if elapsed and before is not None and total_end >= before:
         metadata["messages_per_s"] = round((total_end - before) / elapsed, 3)
@@ -92,7 +98,8 @@ def _topic_metadata(topic: str, ranges: dict, previous: dict, elapsed: float | N
 
 @dg.sensor(name=OBSERVER, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
            description="Observes the Kafka topics every 30 s: end offset per partition, records held, messages/s "
-                       "since the previous observation, and how far each streaming query is behind.")
+                       "since the previous observation, how far each streaming query is behind, under-replicated "
+                       "partitions and the log's bytes on disk (all replicas).")
 def topic_observations(context: dg.SensorEvaluationContext, eventflow: EventFlowEndpoints):
     try:
         endpoints = eventflow.endpoints()
@@ -104,6 +111,13 @@ def topic_observations(context: dg.SensorEvaluationContext, eventflow: EventFlow
     except (EventFlowError, psycopg.Error) as exc:
         context.log.warning(f"no streaming lag: {first_line(exc)}")
         lag = {}
+    try:
+        lagging, sizes, no_sizes = topic_storage(endpoints.kafka_config(), TOPIC_NAMES, timeout=KAFKA_TIMEOUT_S)
+    except EventFlowError as exc:
+        context.log.warning(f"no replication or log size figures: {first_line(exc)}")
+        lagging, sizes, no_sizes = {}, None, None
+    if no_sizes:
+        context.log.warning(f"no log sizes: {no_sizes}")
     now = _clock()
     cursor = json.loads(context.cursor) if context.cursor else {}
     elapsed = now - cursor["at"] if cursor.get("at") and now > cursor["at"] else None
@@ -111,7 +125,8 @@ def topic_observations(context: dg.SensorEvaluationContext, eventflow: EventFlow
     if not topics:
         return dg.SkipReason("none of the topics exists yet (materialize the kafka/* assets or run `eventflow up`)")
     events = [dg.AssetObservation(asset_key=["kafka", t],
-                                  metadata=_topic_metadata(t, ranges, cursor.get("ends", {}), elapsed, lag))
+                                  metadata=_topic_metadata(t, ranges, cursor.get("ends", {}), elapsed, lag,
+                                                            (lagging, sizes)))
               for t in topics]
     ends = {t: sum(hi for (name, _), (_, hi) in ranges.items() if name == t) for t in topics}
     return dg.SensorResult(asset_events=events, cursor=json.dumps({"at": now, "ends": ends}))

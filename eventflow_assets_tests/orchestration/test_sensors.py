@@ -136,6 +136,11 @@ def publish(bootstrap, counts: dict[tuple[str, int], int]) -> None:
     assert p.flush(30) == 0
 
 
+def disk_bytes(broker, topic: str) -> int:
+    """The topic's log segments as the broker's data directory holds them (one node: one replica)."""
+    return sum(f.stat().st_size for f in broker._data_dir(1).glob(f"{topic}-*/*.log"))
+
+
 def metadata(result) -> dict:
     return {e.asset_key.path[1]: {k: v.value for k, v in e.metadata.items()} for e in result.asset_events}
 
@@ -156,20 +161,30 @@ def test_observations_report_offsets_records_rate_and_lag(eventflow_env, kafka_b
                          (query, batch, ago, Jsonb(lag)))
     monkeypatch.setattr(sensors, "_clock", lambda: 1000.0)
     first = observe()
+    on_disk = {t: disk_bytes(kafka_broker, t) for t in ("user-events", "product-view", "orders")}
+    assert min(on_disk.values()) > 0
     assert metadata(first) == {
         "user-events": {"end_offset_p0": 5, "end_offset_p1": 0, "end_offset_p2": 7, "records": 12,
-                        "lag_user-events": 3},
+                        "lag_user-events": 3, "under_replicated_partitions": 0,
+                        "log_size_bytes": on_disk["user-events"]},
         "product-view": {"end_offset_p0": 1, "end_offset_p1": 2, "end_offset_p2": 3, "records": 6,
-                         "lag_product-view": 1},
+                         "lag_product-view": 1, "under_replicated_partitions": 0,
+                         "log_size_bytes": on_disk["product-view"]},
         "orders": {"end_offset_p0": 0, "end_offset_p1": 120, "end_offset_p2": 0, "records": 120,
-                   "lag_orders": 20},
+                   "lag_orders": 20, "under_replicated_partitions": 0, "log_size_bytes": on_disk["orders"]},
     }
     assert json.loads(first.cursor) == {"at": 1000.0, "ends": {"user-events": 12, "product-view": 6, "orders": 120}}
 
     publish(kafka_broker.bootstrap_servers, {("orders", 0): 50, ("user-events", 1): 10})
     monkeypatch.setattr(sensors, "_clock", lambda: 1010.0)
-    rates = {topic: m["messages_per_s"] for topic, m in metadata(observe(first.cursor)).items()}
-    assert rates == {"user-events": 1.0, "product-view": 0.0, "orders": 5.0}
+    second = metadata(observe(first.cursor))
+    assert {topic: m["messages_per_s"] for topic, m in second.items()} == {
+        "user-events": 1.0, "product-view": 0.0, "orders": 5.0}
+    # The logs grew by what was published since: 10 and 50 more records, on disk as the broker reports.
+    assert {t: m["log_size_bytes"] for t, m in second.items()} == {
+        t: disk_bytes(kafka_broker, t) for t in ("user-events", "product-view", "orders")}
+    assert second["orders"]["log_size_bytes"] > on_disk["orders"]
+    assert second["product-view"]["log_size_bytes"] == on_disk["product-view"]
 
 
 def test_observations_skip_while_kafka_is_unreachable(eventflow_env, monkeypatch):
