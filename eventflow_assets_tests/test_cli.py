@@ -251,6 +251,8 @@ def _fill(pg_url: str, recorded_ago: str) -> dict[str, int]:
         conn.execute("INSERT INTO stream_progress (query_name, checkpoint_id, batch_id, recorded_at, input_rows, "
                      "output_rows, late_rows, rejected_rows, duration_ms) "
                      f"VALUES ('orders', 'c1', 0, now() - interval '{recorded_ago}', 2, 1, 0, 1, 900)")
+        conn.execute("INSERT INTO stream_topics (query_name, checkpoint_id, topic, topic_id) "
+                     "VALUES ('orders', 'c1', 'orders', 'AAAAAAAAAAAAAAAAAAAAAA')")
         conn.execute("INSERT INTO analytics_segment_summary (segment, users, revenue_usd, orders) "
                      "VALUES ('VIP', 1, 1500, 1)")
     return _counts(pg_url)
@@ -260,7 +262,7 @@ def _counts(pg_url: str) -> dict[str, int]:
     import psycopg
 
     tables = ("orders_raw", "revenue_by_currency_5min", "conversion_funnel_5min", "rejected_events",
-              "stream_batches", "stream_progress", "analytics_segment_summary", "currency_rates")
+              "stream_batches", "stream_progress", "stream_topics", "analytics_segment_summary", "currency_rates")
     with psycopg.connect(pg_url) as conn:
         return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
 
@@ -277,7 +279,8 @@ def test_reset_asks_refuses_while_streaming_then_empties_tables_checkpoints_and_
     (checkpoint / "0").write_text("v1\n")
     before = _fill(pg_url, "5 seconds")
     assert before == {"orders_raw": 1, "revenue_by_currency_5min": 1, "conversion_funnel_5min": 1,
-                      "rejected_events": 1, "stream_batches": 1, "stream_progress": 1, "analytics_segment_summary": 1,
+                      "rejected_events": 1, "stream_batches": 1, "stream_progress": 1, "stream_topics": 1,
+                      "analytics_segment_summary": 1,
                       "currency_rates": 5}
 
     running = run("reset", "--yes", env=env)
@@ -296,7 +299,7 @@ def test_reset_asks_refuses_while_streaming_then_empties_tables_checkpoints_and_
 
     done = run("reset", "--yes", "--topics", env=env)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[0].startswith("This deletes 7 rows from 14 tables in postgresql://")
+    assert done.stdout.splitlines()[0].startswith("This deletes 8 rows from 15 tables in postgresql://")
     assert not (tmp_path / "checkpoints").exists()
     after = _counts(pg_url)
     with psycopg.connect(pg_url) as conn:

@@ -12,10 +12,10 @@ SINK_TABLES = (ORDERS_RAW, REVENUE, FUNNEL, REJECTED)
 # The stream's own record: the sinks' exactly-once ledger and the per-batch progress.
 STREAM_BATCHES = "stream_batches"
 STREAM_PROGRESS = "stream_progress"
-STREAM_LEDGER = (STREAM_BATCHES, STREAM_PROGRESS)
 # The id of each topic a checkpoint reads (processing/sinks.py: topics recreated under it). Keyed
 # by the checkpoint's id, so rows of checkpoints that are gone do no harm.
 STREAM_TOPICS = "stream_topics"
+STREAM_LEDGER = (STREAM_BATCHES, STREAM_PROGRESS, STREAM_TOPICS)
 # What the batch analytics write (sql/migrations/0002_analytics.sql).
 ANALYTICS_TABLES = (
     "analytics_top_revenue_by_currency", "analytics_conversion_rates", "analytics_revenue_trends",
