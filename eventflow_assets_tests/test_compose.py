@@ -342,7 +342,8 @@ def test_dagster_yaml_takes_every_connection_value_from_the_environment(services
     assert all(set(value) == {"env"} for value in db.values()), db
     # The same run queue, pools, monitoring and retries as `eventflow up`'s instance.
     local = instance_config("postgresql://u@h/d")
-    shared = ("run_coordinator", "concurrency", "run_monitoring", "run_retries", "retention")
+    shared = ("run_coordinator", "concurrency", "run_monitoring", "run_retries", "auto_materialize", "freshness",
+              "retention")
     assert {k: config[k] for k in shared} == {k: local[k] for k in shared}
     assert config["telemetry"] == {"enabled": False}
 

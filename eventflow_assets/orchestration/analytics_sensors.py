@@ -1,19 +1,18 @@
-"""Sensors that run the analytics as the stream's watermark finalizes windows.
+"""What keeps the analytics current: the watermark sensor for the trends, declarative automation
+for the global analyses.
 
-``finalized_windows`` requests the revenue-trends partition of every window whose end the revenue
-query's watermark has reached, once: its JSON cursor holds the next window to request, and each
-request's ``run_key`` names its window (or range), which the daemon never launches twice. A window
-that finalizes late (stream stopped or behind, watermark jumping several windows) is requested
-whenever the watermark gets there, with all the others it passed. Up to ``SINGLE_WINDOW_RUNS``
-windows at once get a run each; a larger backlog (the stream was down for an hour) is one run
-over the range, as a UI backfill would be, so it costs one Spark session instead of hundreds.
-Runs are idempotent (each replaces its rows), so a repeat after a reset cursor only costs time.
-A run that fails after its retries leaves its partitions missing: backfill "failed and missing"
-from the asset's page.
+``finalized_windows`` requests the revenue-trends partition (a UTC day) of every window whose end
+the orders query's watermark has reached: its JSON cursor holds the next window to request, and
+each request's ``run_key`` names the windows that became final, which the daemon never launches
+twice. A day's run recomputes all of that day's windows final by then, so each newly final window
+re-runs its day. Windows that finalize late (stream stopped or behind, watermark jumping) are
+requested whenever the watermark gets there, all in one run: one day's partition, or a run over
+the range of days (as a UI backfill is), at most ``MAX_WINDOWS_PER_RUN`` windows per tick. Runs
+are idempotent (each replaces its rows). A run that fails after its retries leaves its day
+missing or failed: backfill "failed and missing" from the asset's page.
 
-``global_analytics_refresh`` re-runs the global analyses when windows have finalized since its
-last request, at most every ``GLOBAL_MIN_INTERVAL_S`` seconds and never while one is queued or
-running.
+``analytics_automation`` evaluates the global analyses' automation condition
+(orchestration/automation.py) every 30 s, and is on by default.
 """
 
 import json
@@ -24,23 +23,19 @@ import dagster as dg
 import psycopg
 
 from eventflow_assets.errors import EventFlowError, first_line
-from eventflow_assets.orchestration.analytics_assets import (GLOBAL_JOB, global_analytics_job,
-                                                             revenue_trends_job)
+from eventflow_assets.ingestion.events import ORDERS
+from eventflow_assets.orchestration.analytics_assets import GLOBAL_KEYS, JOB_TAGS, revenue_trends_job
 from eventflow_assets.orchestration.probes import earliest_revenue_window, latest_watermark
 from eventflow_assets.orchestration.resources import EventFlowEndpoints
-from eventflow_assets.orchestration.sensors import ACTIVE
-from eventflow_assets.orchestration.windows import (TRENDS_START, WINDOW, final_through, final_windows, first_window,
-                                                    partition_key)
-from eventflow_assets.ingestion.events import ORDERS
+from eventflow_assets.orchestration.windows import (FIRST_DAY, WINDOW, day_keys, final_windows, first_window,
+                                                    window_name)
 
 WINDOW_SENSOR = "finalized_windows"
-GLOBAL_SENSOR = "global_analytics_refresh"
-SINGLE_WINDOW_RUNS = 3
-MAX_WINDOWS_PER_RUN = 288  # one day of windows per ranged run
+AUTOMATION_SENSOR = "analytics_automation"
+MAX_WINDOWS_PER_RUN = 7 * 288  # a week of windows per run, when a long backlog finalizes at once
 # Dagster's tags for a run over a partition range (what a single-run backfill launches).
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
-GLOBAL_MIN_INTERVAL_S = 180
 
 _clock = time.time  # tests move time forward
 
@@ -53,15 +48,12 @@ def _fmt(ts: datetime) -> str:
     return ts.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _problem(exc: Exception) -> str:
-    return first_line(exc)
-
-
 @dg.sensor(name=WINDOW_SENSOR, job=revenue_trends_job, minimum_interval_seconds=15,
            default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Materializes the revenue_trends partition of each 5-minute window once the orders "
-                       "query's watermark (stream_progress) is at or past the window's end; each window once "
-                       f"(run_key = window); more than {SINGLE_WINDOW_RUNS} final at once run as one ranged run.")
+           description="Materializes the revenue-trends day of each 5-minute window once the orders query's "
+                       "watermark (stream_progress) is at or past the window's end: the day's run recomputes "
+                       "its final windows. Each window once (run_key = windows); a backlog spanning days is one "
+                       "run over those days.")
 def finalized_windows(context: dg.SensorEvaluationContext, eventflow: EventFlowEndpoints):
     cursor = json.loads(context.cursor) if context.cursor else {}
     try:
@@ -70,59 +62,36 @@ def finalized_windows(context: dg.SensorEvaluationContext, eventflow: EventFlowE
         if watermark is None:
             return dg.SkipReason("the orders query has no watermark yet (no order streamed)")
         if "next_window" in cursor:
-            next_window = max(datetime.fromisoformat(cursor["next_window"]), TRENDS_START)
+            next_window = max(datetime.fromisoformat(cursor["next_window"]), FIRST_DAY)
         else:
             earliest = earliest_revenue_window(url)
             if earliest is None:
                 return dg.SkipReason("revenue_by_currency_5min holds no window yet")
             next_window = first_window(earliest, watermark)
     except (EventFlowError, psycopg.Error) as exc:
-        return dg.SkipReason(f"cannot read the stream's progress: {_problem(exc)}")
+        return dg.SkipReason(f"cannot read the stream's progress: {first_line(exc)}")
     new_cursor = {"next_window": next_window.isoformat()}
     windows = final_windows(next_window, watermark, _now(), MAX_WINDOWS_PER_RUN)
     if not windows:
         return dg.SensorResult(
-            skip_reason=f"watermark {_fmt(watermark)}: window {partition_key(next_window)} (ends "
+            skip_reason=f"watermark {_fmt(watermark)}: window {window_name(next_window)} (ends "
                         f"{_fmt(next_window + WINDOW)}) is not final yet", cursor=json.dumps(new_cursor))
-    first, last = partition_key(windows[0]), partition_key(windows[-1])
+    first, last = window_name(windows[0]), window_name(windows[-1])
+    run_key = f"window-{first}" if len(windows) == 1 else f"windows-{first}..{last}"
     tags = {"eventflow/watermark": watermark.isoformat()}
-    if len(windows) <= SINGLE_WINDOW_RUNS:
-        requests = [dg.RunRequest(run_key=f"window-{partition_key(w)}", partition_key=partition_key(w), tags=tags)
-                    for w in windows]
+    days = day_keys(windows)
+    if len(days) == 1:
+        request = dg.RunRequest(run_key=run_key, partition_key=days[0], tags=tags)
     else:
-        requests = [dg.RunRequest(run_key=f"windows-{first}..{last}",
-                                  tags={**tags, RANGE_START_TAG: first, RANGE_END_TAG: last})]
-    context.log.info(f"watermark {_fmt(watermark)}: requesting {len(windows)} final windows {first} .. {last}")
+        request = dg.RunRequest(run_key=run_key, tags={**tags, RANGE_START_TAG: days[0], RANGE_END_TAG: days[-1]})
+    context.log.info(f"watermark {_fmt(watermark)}: {len(windows)} windows final ({first} .. {last}): "
+                     f"requesting {' .. '.join(dict.fromkeys((days[0], days[-1])))}")
     new_cursor["next_window"] = (windows[-1] + WINDOW).isoformat()
-    return dg.SensorResult(run_requests=requests, cursor=json.dumps(new_cursor))
+    return dg.SensorResult(run_requests=[request], cursor=json.dumps(new_cursor))
 
 
-@dg.sensor(name=GLOBAL_SENSOR, job=global_analytics_job, minimum_interval_seconds=30,
-           default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Refreshes top revenue, conversion rates and user segments after new windows finalize, "
-                       f"at most once every {GLOBAL_MIN_INTERVAL_S // 60} minutes and one run at a time.")
-def global_analytics_refresh(context: dg.SensorEvaluationContext, eventflow: EventFlowEndpoints):
-    cursor = json.loads(context.cursor) if context.cursor else {}
-    try:
-        watermark = latest_watermark(eventflow.endpoints().postgres_url, ORDERS)
-    except (EventFlowError, psycopg.Error) as exc:
-        return dg.SkipReason(f"cannot read the stream's progress: {_problem(exc)}")
-    if watermark is None:
-        return dg.SkipReason("the orders query has no watermark yet (no order streamed)")
-    through = final_through(watermark)
-    done = datetime.fromisoformat(cursor["final_through"]) if "final_through" in cursor else None
-    if done is not None and through <= done:
-        return dg.SkipReason(f"no window has finalized since the refresh through {_fmt(done)}")
-    now = _clock()
-    since = now - cursor.get("requested_at", 0)
-    if since < GLOBAL_MIN_INTERVAL_S:
-        return dg.SkipReason(f"windows through {_fmt(through)} are final; last refresh requested {since:.0f}s ago, "
-                             f"next one in {GLOBAL_MIN_INTERVAL_S - since:.0f}s at the earliest")
-    active = context.instance.get_run_records(dg.RunsFilter(job_name=GLOBAL_JOB, statuses=ACTIVE), limit=1)
-    if active:
-        run = active[0].dagster_run
-        return dg.SkipReason(f"{GLOBAL_JOB} run {run.run_id} is {run.status.value}; waiting for it to finish")
-    return dg.SensorResult(
-        run_requests=[dg.RunRequest(run_key=f"global-through-{through.isoformat()}",
-                                    tags={"eventflow/final_through": through.isoformat()})],
-        cursor=json.dumps({"final_through": through.isoformat(), "requested_at": now}))
+analytics_automation = dg.AutomationConditionSensorDefinition(
+    AUTOMATION_SENSOR, target=dg.AssetSelection.assets(*GLOBAL_KEYS), default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30, run_tags=JOB_TAGS,
+    description="Requests the global analyses (top revenue, conversion rates, user segments) when their "
+                "automation condition is true: once per refresh period, after new rows reached their inputs.")

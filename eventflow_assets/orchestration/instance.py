@@ -48,7 +48,11 @@ def instance_config(postgres_url: str) -> dict:
         "run_monitoring": {"enabled": True},
         # Runs tagged dagster/max_retries (the analytics jobs' runs) are relaunched when they fail.
         "run_retries": {"enabled": True},
-        # Sensor ticks pile up (five sensors, every 15-60 s: ~20,000 a day): skipped ones are kept
+        # The daemon evaluates the automation condition sensors (analytics_automation: the global
+        # analyses) and the analytics' freshness policies (orchestration/automation.py).
+        "auto_materialize": {"enabled": True, "use_sensors": True},
+        "freshness": {"enabled": True},
+        # Sensor ticks pile up (six sensors, every 15-60 s: ~20,000 a day): skipped ones are kept
         # a week, failed ones a month; schedule ticks 90 days.
         "retention": {"schedule": {"purge_after_days": 90},
                       "sensor": {"purge_after_days": {"skipped": 7, "failure": 30, "success": 30}}},

@@ -1,9 +1,8 @@
-"""Schedules, on by default like the sensors: the sink-table checks every 15 minutes, and the global
-analyses every 30 minutes (the sensor refreshes them sooner while windows finalize)."""
+"""Schedules, on by default like the sensors: the sink-table checks every 15 minutes. (The global
+analyses follow their automation condition instead: orchestration/automation.py.)"""
 
 import dagster as dg
 
-from eventflow_assets.orchestration.analytics_assets import global_analytics_job
 from eventflow_assets.orchestration.table_assets import SINK_TABLES, table_key
 
 SINK_CHECKS_JOB = "sink_checks_job"
@@ -15,9 +14,3 @@ sink_checks_job = dg.define_asset_job(
 sink_checks_schedule = dg.ScheduleDefinition(
     name="sink_checks_schedule", job=sink_checks_job, cron_schedule="*/15 * * * *", execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING)
-
-global_analytics_schedule = dg.ScheduleDefinition(
-    name="global_analytics_schedule", job=global_analytics_job, cron_schedule="*/30 * * * *",
-    execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Top revenue, conversion rates and user segments every 30 minutes, whether or not windows "
-                "finalize (the stream stopped, a backfill rewrote rows).")

@@ -1,13 +1,14 @@
-"""Which 5-minute windows are final, as pure functions the analytics sensors build on.
+"""Which 5-minute windows are final, and the daily partitions of the trends, as pure functions.
 
 A window [start, start + 5 min) of ``revenue_by_currency_5min`` is final once the orders query's
 watermark is at or past its end: from then on the query drops every event that would fall into
 it, so its rows can no longer change. ``stream_progress`` records the watermark each micro-batch
 ran with, after that batch committed its rows.
 
-The partitions start on a fixed recent date: 5-minute partitions add ~105,000 a year and Dagster
-advises at most ~100,000 per asset, so move ``TRENDS_START`` forward (older windows keep their
-rows, they just stop being partitions) before that count is reached.
+The trends are partitioned by UTC day, the current day included (``end_offset=1``): a day's run
+recomputes the day's windows that are final when it runs, and is requested again each time
+another window of the day becomes final. 365 partitions a year stay under Dagster's advised
+100,000 per asset for centuries, so the first day never has to move.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ import dagster as dg
 
 UTC = timezone.utc
 WINDOW = timedelta(minutes=5)
-TRENDS_START = datetime(2026, 11, 1, tzinfo=UTC)
-PARTITION_FORMAT = "%Y-%m-%d-%H:%M"
+DAY = timedelta(days=1)
+# The first day that is a partition: no EventFlow data is older (the project's first events).
+FIRST_DAY = datetime(2026, 11, 1, tzinfo=UTC)
+WINDOW_FORMAT = "%Y-%m-%d-%H:%M"  # names a window in run keys and messages
+DAY_FORMAT = "%Y-%m-%d"  # a partition key
 
-five_minute_windows = dg.TimeWindowPartitionsDefinition(
-    cron_schedule="*/5 * * * *", start=TRENDS_START, fmt=PARTITION_FORMAT, timezone="UTC")
+trend_days = dg.DailyPartitionsDefinition(start_date=FIRST_DAY, end_offset=1, timezone="UTC", fmt=DAY_FORMAT)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -32,12 +35,22 @@ def window_floor(ts: datetime) -> datetime:
     return _EPOCH + ((ts.astimezone(UTC) - _EPOCH) // WINDOW) * WINDOW
 
 
-def partition_key(window_start: datetime) -> str:
-    return window_start.astimezone(UTC).strftime(PARTITION_FORMAT)
+def day_floor(ts: datetime) -> datetime:
+    return _EPOCH + ((ts.astimezone(UTC) - _EPOCH) // DAY) * DAY
 
 
-def window_of(key: str) -> datetime:
-    return datetime.strptime(key, PARTITION_FORMAT).replace(tzinfo=UTC)
+def window_name(window_start: datetime) -> str:
+    return window_start.astimezone(UTC).strftime(WINDOW_FORMAT)
+
+
+def day_key(ts: datetime) -> str:
+    """The partition key of the UTC day holding ``ts``."""
+    return ts.astimezone(UTC).strftime(DAY_FORMAT)
+
+
+def day_keys(windows: list[datetime]) -> list[str]:
+    """The partition keys of the days holding ``windows`` (ascending), each once."""
+    return sorted({day_key(w) for w in windows})
 
 
 def first_window(earliest_data: datetime, watermark: datetime) -> datetime:
@@ -47,16 +60,16 @@ def first_window(earliest_data: datetime, watermark: datetime) -> datetime:
     out-of-order event), so the start is no later than the window holding the watermark; the
     windows before that one are final and complete.
     """
-    return max(min(window_floor(earliest_data), window_floor(watermark)), TRENDS_START)
+    return max(min(window_floor(earliest_data), window_floor(watermark)), FIRST_DAY)
 
 
 def final_windows(next_window: datetime, watermark: datetime, now: datetime, limit: int) -> list[datetime]:
     """Starts of at most ``limit`` consecutive windows from ``next_window`` that are final.
 
-    A window also has to exist as a partition (end at or before ``now``): a watermark ahead of
-    the clock (events stamped in the future) does not invent partitions.
+    A window also has to have ended by ``now``: a watermark ahead of the clock (events stamped
+    in the future) does not finalize windows that have not happened.
     """
-    start = max(window_floor(next_window), TRENDS_START)  # TRENDS_START may have moved forward
+    start = max(window_floor(next_window), FIRST_DAY)
     through = min(watermark, now)
     windows = []
     while start + WINDOW <= through and len(windows) < limit:
@@ -68,3 +81,11 @@ def final_windows(next_window: datetime, watermark: datetime, now: datetime, lim
 def final_through(watermark: datetime) -> datetime:
     """End of the latest final window: every window ending at or before it is final."""
     return window_floor(watermark)
+
+
+def final_span(start: datetime, end: datetime, watermark: datetime | None) -> tuple[datetime, datetime] | None:
+    """The final windows of the partitions [start, end) as [start, end'), or None when none is final yet."""
+    if watermark is None:
+        return None
+    end = min(end, final_through(watermark))
+    return (start, end) if end > start else None

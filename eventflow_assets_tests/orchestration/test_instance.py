@@ -24,6 +24,8 @@ def test_dagster_yaml_refers_to_the_environment_and_holds_no_secret(tmp_path):
         "pools": {"granularity": "run", "default_limit": 1}}
     assert config["run_monitoring"] == {"enabled": True}
     assert config["run_retries"] == {"enabled": True}
+    assert config["auto_materialize"] == {"enabled": True, "use_sensors": True}
+    assert config["freshness"] == {"enabled": True}
     assert config["telemetry"] == {"enabled": False}
     assert instance_env(tmp_path, url) == {
         "DAGSTER_HOME": str(tmp_path), "DAGSTER_PG_USERNAME": "ef@user", "DAGSTER_PG_PASSWORD": "s3cr/t",
@@ -53,5 +55,8 @@ def test_instance_stores_runs_in_postgres_and_cancels_leftovers(tmp_path, pg_url
         assert dict(instance.get_tick_retention_settings(InstigatorType.SENSOR)) == {
             TickStatus.SKIPPED: 7, TickStatus.FAILURE: 30, TickStatus.SUCCESS: 30, TickStatus.STARTED: -1}
         assert instance.get_tick_retention_settings(InstigatorType.SCHEDULE)[TickStatus.SKIPPED] == 90
+        # The daemon runs the automation condition sensors and evaluates freshness policies.
+        assert instance.auto_materialize_use_sensors and instance.freshness_enabled
+        assert {"ASSET", "FRESHNESS_DAEMON"} <= set(instance.get_required_daemon_types())
     finally:
         instance.dispose()
