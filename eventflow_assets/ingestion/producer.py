@@ -2,14 +2,17 @@
 
 Partitioning is ``murmur2_random``: murmur2 of the key like the Java client's default
 partitioner, so Java and Python producers place a user in the same partition number.
-Deliveries are counted from the broker's acknowledgements; a failure is never ignored.
+Deliveries are counted from the broker's acknowledgements; a failure is never ignored. Each
+acknowledgement's latency (``produce()`` to the broker's ack, librdkafka's ``Message.latency()``)
+is kept, the newest ``LATENCY_SAMPLES`` per topic, for the percentiles ``producer_job`` reports.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -17,6 +20,7 @@ from eventflow_assets.ingestion.generator import EventGenerator
 from eventflow_assets.ingestion.kafka_clients import producer as make_producer
 
 DEFAULT_DELAY_MS = 100.0
+LATENCY_SAMPLES = 50_000  # per topic: bounded memory under `eventflow up`'s endless producer
 
 PRODUCER_CONFIG = {
     "acks": "all",
@@ -36,7 +40,9 @@ class ProduceStats:
     delivered: int = 0
     failed: int = 0
     by_topic: Counter = field(default_factory=Counter)
+    sent_by_topic: Counter = field(default_factory=Counter)
     errors: Counter = field(default_factory=Counter)
+    ack_latencies: dict[str, deque] = field(default_factory=dict)  # topic -> seconds, newest last
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
 
@@ -51,6 +57,21 @@ class ProduceStats:
     @property
     def in_flight(self) -> int:
         return self.sent - self.delivered - self.failed
+
+    def error_rate(self, topic: str | None = None) -> float:
+        """Share of the sent events (of ``topic``, or all) that were not acknowledged; 0.0 if none sent.
+        Counted once the run ends: events still in flight are not failures yet."""
+        sent = self.sent if topic is None else self.sent_by_topic[topic]
+        delivered = self.delivered if topic is None else self.by_topic[topic]
+        return (sent - delivered) / sent if sent else 0.0
+
+    def ack_latency_ms(self, quantile: float, topic: str | None = None) -> float | None:
+        """The ``quantile`` (0-1, nearest rank) of the kept acknowledgement latencies in ms; None before any ack."""
+        samples = sorted(self.ack_latencies.get(topic, ()) if topic is not None
+                         else (x for q in self.ack_latencies.values() for x in q))
+        if not samples:
+            return None
+        return samples[max(0, math.ceil(quantile * len(samples)) - 1)] * 1000.0
 
 
 def produce(kafka_config: dict, generator: EventGenerator, *, count: int | None = None,
@@ -74,6 +95,12 @@ def produce(kafka_config: dict, generator: EventGenerator, *, count: int | None 
         if err is None:
             stats.delivered += 1
             stats.by_topic[msg.topic()] += 1
+            latency = msg.latency()
+            if latency is not None:
+                kept = stats.ack_latencies.get(msg.topic())
+                if kept is None:
+                    kept = stats.ack_latencies[msg.topic()] = deque(maxlen=LATENCY_SAMPLES)
+                kept.append(latency)
         else:
             stats.failed += 1
             stats.errors[err.str()] += 1
@@ -100,6 +127,7 @@ def produce(kafka_config: dict, generator: EventGenerator, *, count: int | None 
             break
         n += 1
         stats.sent = n
+        stats.sent_by_topic[topic] += 1
         if n & 1023 == 0:
             p.poll(0)
     flush_deadline = time.monotonic() + flush_timeout

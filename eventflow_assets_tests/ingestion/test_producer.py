@@ -4,13 +4,13 @@ import json
 import os
 import subprocess
 import sys
-from collections import Counter
+from collections import Counter, deque
 
 import pytest
 
 from eventflow_assets.ingestion.generator import EventGenerator
 from eventflow_assets.ingestion.offsets import end_offsets
-from eventflow_assets.ingestion.producer import produce
+from eventflow_assets.ingestion.producer import ProduceStats, produce
 from eventflow_assets.ingestion.topics import provision_topics
 from eventflow_assets.local.processes import free_port
 from eventflow_assets_tests.helpers import contract_violation, java_partition, read_all
@@ -89,6 +89,39 @@ def test_undeliverable_records_are_reported_as_failed(kafka_config):
     assert stats.delivered == 0
     assert stats.failed == 5
     assert sum(stats.errors.values()) == 5
+
+
+def test_error_rate_and_ack_latency_per_topic(kafka_config):
+    """Every 4th event goes to a topic that does not exist: exactly those fail, and only the
+    acknowledged ones have a latency."""
+    provision_topics(kafka_config)
+    gen = EventGenerator(seed=2)
+    real_next, n = gen.next_event, [0]
+
+    def next_event():
+        n[0] += 1
+        topic, key, value = real_next()
+        return ("no-such-topic" if n[0] % 4 == 0 else topic), key, value
+
+    gen.next_event = next_event
+    stats = produce(kafka_config, gen, count=40, flush_timeout=30,
+                    **{"message.timeout.ms": 3000, "allow.auto.create.topics": False})
+    assert (stats.sent, stats.delivered, stats.failed) == (40, 30, 10)
+    assert stats.error_rate() == 0.25
+    assert stats.sent_by_topic["no-such-topic"] == 10
+    assert stats.error_rate("no-such-topic") == 1.0 and stats.ack_latency_ms(0.5, "no-such-topic") is None
+    real = [t for t in stats.sent_by_topic if t != "no-such-topic"]
+    assert {t: stats.error_rate(t) for t in real} == {t: 0.0 for t in real}
+    assert sum(len(stats.ack_latencies[t]) for t in real) == 30
+    p50, p95, top = (stats.ack_latency_ms(q) for q in (0.5, 0.95, 1.0))
+    assert 0 < p50 <= p95 <= top < stats.elapsed * 1000
+
+
+def test_ack_latency_percentiles_are_nearest_rank():
+    stats = ProduceStats(ack_latencies={"orders": deque([0.004, 0.001, 0.003]), "user-events": deque([0.002])})
+    assert [stats.ack_latency_ms(q) for q in (0.25, 0.5, 0.95, 1.0)] == [1.0, 2.0, 4.0, 4.0]
+    assert stats.ack_latency_ms(0.5, "orders") == 3.0
+    assert ProduceStats().ack_latency_ms(0.5) is None and ProduceStats().error_rate() == 0.0
 
 
 def test_anomaly_options_reach_the_topics(kafka_broker, cli_env):

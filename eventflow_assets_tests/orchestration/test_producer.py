@@ -25,8 +25,18 @@ def test_producer_job_publishes_exactly_count_events(eventflow_env, kafka_broker
     (output,) = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
     metadata = {k: v.value for k, v in output.step_output_data.metadata.items()}
     assert len(records) == 500
-    assert {k: metadata[k] for k in ("delivered", "failed")} == {"delivered": 500, "failed": 0}
+    assert {k: metadata[k] for k in ("delivered", "failed", "error_rate")} == {
+        "delivered": 500, "failed": 0, "error_rate": 0.0}
     assert {t: metadata[f"delivered_{t}"] for t in TOPICS} == by_topic
+    p50, p95, top = (metadata[f"ack_latency_ms_{q}"] for q in ("p50", "p95", "max"))
+    assert 0 < p50 <= p95 <= top <= metadata["elapsed_s"] * 1000
+    # Per topic, as observations of the topic assets (what their Plots tab draws).
+    observed = {e.asset_key.path[1]: {k: v.value for k, v in e.event_specific_data.asset_observation.metadata.items()}
+                for e in result.all_events if e.event_type_value == "ASSET_OBSERVATION"}
+    assert {t: (m["producer_sent"], m["producer_delivered"], m["producer_error_rate"])
+            for t, m in observed.items()} == {t: (n, n, 0.0) for t, n in by_topic.items()}
+    for m in observed.values():
+        assert 0 < m["producer_ack_latency_ms_p50"] <= m["producer_ack_latency_ms_p95"] <= top
 
 
 def test_producer_job_fails_when_a_delivery_fails(eventflow_env, own_kafka_broker, monkeypatch):
@@ -44,8 +54,14 @@ def test_producer_job_fails_when_a_delivery_fails(eventflow_env, own_kafka_broke
     assert not result.success
     (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     assert "Failure: 50 of 50 deliveries failed: 50 x " in failure.step_failure_data.error.message
-    assert {k: v.value for k, v in failure.step_failure_data.user_failure_data.metadata.items()
-            if k in ("delivered", "failed")} == {"delivered": 0, "failed": 50}
+    reported = {k: v.value for k, v in failure.step_failure_data.user_failure_data.metadata.items()}
+    assert {k: reported[k] for k in ("delivered", "failed", "error_rate")} == {
+        "delivered": 0, "failed": 50, "error_rate": 1.0}
+    assert not any(k.startswith("ack_latency") for k in reported)  # nothing was acknowledged
+    observed = [e.event_specific_data.asset_observation for e in result.all_events
+                if e.event_type_value == "ASSET_OBSERVATION"]
+    assert sum(o.metadata["producer_sent"].value for o in observed) == 50
+    assert {o.metadata["producer_error_rate"].value for o in observed} == {1.0}
 
 
 def test_producer_job_refuses_to_run_unbounded(eventflow_env):
