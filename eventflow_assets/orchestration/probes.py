@@ -114,3 +114,32 @@ def latest_watermark(postgres_url: str, query_name: str) -> datetime | None:
 def earliest_revenue_window(postgres_url: str) -> datetime | None:
     with _bounded(postgres_url) as conn:
         return conn.execute("SELECT min(window_start) FROM revenue_by_currency_5min").fetchone()[0]
+
+
+def table_sizes(postgres_url: str, tables) -> dict[str, int]:
+    """{table: bytes on disk} with indexes and TOAST (``pg_total_relation_size``), summed over a
+    partitioned table's partitions; tables that do not exist are absent."""
+    with _bounded(postgres_url) as conn:
+        rows = conn.execute("""SELECT t.name, sum(pg_total_relation_size(part.oid))::bigint
+                               FROM unnest(%s::text[]) AS t(name)
+                               JOIN pg_class c ON c.oid = to_regclass(t.name)
+                               CROSS JOIN LATERAL (SELECT c.oid UNION SELECT relid FROM pg_partition_tree(c.oid))
+                                   AS part(oid)
+                               GROUP BY t.name""", (list(tables),)).fetchall()
+    return {name: int(size) for name, size in rows}
+
+
+def server_connections(postgres_url: str) -> dict[str, int]:
+    """The server's client connections (all databases, this one, active) from ``pg_stat_activity``,
+    its ``max_connections`` and the connections reserved for superusers, and the database's size."""
+    with _bounded(postgres_url) as conn:
+        row = conn.execute("""SELECT count(*),
+                                     count(*) FILTER (WHERE datname = current_database()),
+                                     count(*) FILTER (WHERE state = 'active'),
+                                     current_setting('max_connections')::int,
+                                     current_setting('superuser_reserved_connections')::int,
+                                     pg_database_size(current_database())
+                              FROM pg_stat_activity WHERE backend_type = 'client backend'""").fetchone()
+    names = ("connections", "connections_this_database", "connections_active", "max_connections",
+             "superuser_reserved_connections", "database_size_bytes")
+    return dict(zip(names, (int(v) for v in row)))
