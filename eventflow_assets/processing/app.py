@@ -39,13 +39,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source-format", choices=["kafka", "eventflow_kafka"],
                    help="'kafka': Spark's own Kafka connector (fetched from Maven Central on first use); "
                         f"'eventflow_kafka': EventFlow's Python source (default {d.source_format})")
-    p.add_argument("--checkpoint-dir", help="default: EVENTFLOW_CHECKPOINT_LOCATION, else $EVENTFLOW_HOME/checkpoints")
+    p.add_argument("--checkpoint-dir", help="a local path or a URI Spark understands (file:///..., hdfs://..., "
+                                              "s3a://...); default: EVENTFLOW_CHECKPOINT_LOCATION, else "
+                                              "$EVENTFLOW_HOME/checkpoints")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Provision what the stream needs, then stream; raises EventFlowError with a one-line message."""
-    from pathlib import Path
-
     from eventflow_assets.ingestion.topics import provision_topics
     from eventflow_assets.local.stack import resolve_endpoints
     from eventflow_assets.processing.java import check_java
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     with service_log(settings.home, "stream"):
         spark = build_spark_session("eventflow-streaming")
         try:
-            run_streaming(spark, endpoints, Path(args.checkpoint_dir or settings.checkpoints), config, stop)
+            run_streaming(spark, endpoints, args.checkpoint_dir or settings.checkpoints, config, stop)
         finally:
             spark.stop()
     return 0

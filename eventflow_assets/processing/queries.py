@@ -24,8 +24,8 @@ them to the Kafka source and the exactly-once sinks.
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
-from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -128,7 +128,13 @@ def build_queries(spark: SparkSession, endpoints: Endpoints, config: StreamConfi
             for topic in QUERY_NAMES}
 
 
-def start_queries(spark: SparkSession, endpoints: Endpoints, checkpoint_root: Path,
+def query_checkpoint(checkpoint_root: str | os.PathLike, query: str) -> str:
+    """Where ``query`` keeps its checkpoint under the root: a local path or a URI Spark's file systems
+    understand (``file:///``, ``hdfs://``, ``s3a://``), joined as a URI, never as a local path."""
+    return f"{os.fspath(checkpoint_root).rstrip('/')}/{query}"
+
+
+def start_queries(spark: SparkSession, endpoints: Endpoints, checkpoint_root: str | os.PathLike,
                   config: StreamConfig = StreamConfig(), only=QUERY_NAMES) -> dict[str, StreamingQuery]:
     started: dict[str, StreamingQuery] = {}
     try:
@@ -136,10 +142,9 @@ def start_queries(spark: SparkSession, endpoints: Endpoints, checkpoint_root: Pa
             if name not in only:
                 continue
             writer = (frame.writeStream.queryName(name).outputMode("append")
-                      .option("checkpointLocation", str(checkpoint_root / name))
+                      .option("checkpointLocation", query_checkpoint(checkpoint_root, name))
                       .foreachBatch(sinks.ExactlyOnceSink(endpoints.postgres_url, name, sinks.SINKS[name],
-                                                          checkpoint_root / name, endpoints.kafka_config(),
-                                                          config.fail_on_data_loss)))
+                                                          endpoints.kafka_config(), config.fail_on_data_loss)))
             writer = (writer.trigger(availableNow=True) if config.available_now
                       else writer.trigger(processingTime=f"{config.trigger_seconds} seconds"))
             started[name] = writer.start()

@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import time
-from pathlib import Path
 
 from pyspark.sql import SparkSession
 
@@ -53,7 +53,7 @@ def stop_all(queries, timeout: float = 60.0) -> None:
         t.join()
 
 
-def run_streaming(spark: SparkSession, endpoints: Endpoints, checkpoint_root: Path, config: StreamConfig,
+def run_streaming(spark: SparkSession, endpoints: Endpoints, checkpoint_root: str | os.PathLike, config: StreamConfig,
                   stop: threading.Event | None = None, on_progress=None, only=QUERY_NAMES) -> None:
     """Block until ``stop`` is set (or, with ``config.available_now``, until every query is done).
 

@@ -18,12 +18,10 @@ first records. The id, read after the batch's records, tells the two apart.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -106,10 +104,15 @@ SINKS = {
 }
 
 
-def checkpoint_id(checkpoint_dir: Path) -> str:
-    """The query id Spark keeps in a checkpoint's ``metadata`` file (new checkpoint, new id)."""
-    with open(checkpoint_dir / "metadata") as fh:
-        return json.loads(fh.readline())["id"]
+# The local property Spark's stream execution sets on the thread that runs the query's batches.
+QUERY_ID_PROPERTY = "sql.streaming.queryId"
+
+
+def checkpoint_id(batch: DataFrame) -> str:
+    """The id of the query running ``batch``: the id Spark keeps in the query's checkpoint (new
+    checkpoint, new id), read from the query rather than from the checkpoint's files, so the
+    checkpoint may be anywhere Spark can write. Empty outside a streaming query."""
+    return batch.sparkSession.sparkContext.getLocalProperty(QUERY_ID_PROPERTY) or ""
 
 
 _DATA_LOSS_HINT = ("Nothing of this batch was written. Start over with a new checkpoint and emptied tables "
@@ -121,7 +124,7 @@ class TopicRecreated(EventFlowError):
 
 
 class ExactlyOnceSink:
-    """``df.writeStream.foreachBatch(ExactlyOnceSink(url, "orders", SINKS["orders"], checkpoint, kafka))``.
+    """``df.writeStream.foreachBatch(ExactlyOnceSink(url, "orders", SINKS["orders"], kafka))``.
 
     The ledger key is (query, checkpoint's query id, batch id): batch ids restart at 0 in a
     new checkpoint, and must not collide with the batches an older one committed. With
@@ -130,27 +133,24 @@ class ExactlyOnceSink:
     ``fail_on_data_loss=False`` is logged and accepted.
     """
 
-    def __init__(self, postgres_url: str, query_name: str, spec: SinkSpec, checkpoint_dir: Path | None = None,
-                 kafka_config: dict | None = None, fail_on_data_loss: bool = True):
+    def __init__(self, postgres_url: str, query_name: str, spec: SinkSpec, kafka_config: dict | None = None,
+                 fail_on_data_loss: bool = True):
         self.url = postgres_url
         self.query_name = query_name
         self.spec = spec
-        self.checkpoint_dir = checkpoint_dir
         self.kafka_config = kafka_config
         self.fail_on_data_loss = fail_on_data_loss
-        self._checkpoint_id: str | None = None
         self._sql = {m.sql_file: m.sql for m in (spec.events, REJECTS) if m is not None}
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
-        if self._checkpoint_id is None:
-            self._checkpoint_id = checkpoint_id(self.checkpoint_dir) if self.checkpoint_dir else ""
+        checkpoint = checkpoint_id(batch)
         table = batch.select(*self.spec.columns).toArrow()
         # After the records were read: an id still equal to the checkpoint's proves they came from
         # the topic it started on (a recreation before or during the read changes it).
         topic_id = self.current_topic_id() if self.kafka_config else None
         computed = time.monotonic()
-        written = self.commit(table, batch_id, self._checkpoint_id, topic_id=topic_id)
+        written = self.commit(table, batch_id, checkpoint, topic_id=topic_id)
         log.info("%s batch %d: %s; %d rows computed and collected in %.2fs, committed in %.2fs", self.query_name,
                  batch_id, "replayed, skipped" if written is None else written, table.num_rows,
                  computed - started, time.monotonic() - computed)

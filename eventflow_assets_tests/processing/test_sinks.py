@@ -112,9 +112,3 @@ def test_an_order_replayed_by_a_new_checkpoint_is_not_counted_again(pg_url):
     assert _rows(pg_url, "SELECT total_revenue, order_count FROM revenue_by_currency_5min") == [
         (Decimal("449.97"), 3)]
 
-
-def test_checkpoint_id_is_read_from_spark_metadata(tmp_path):
-    from eventflow_assets.processing.sinks import checkpoint_id
-
-    (tmp_path / "metadata").write_text('{"id":"4f0b6c1e-2a55-4c1e-9d43-1b0e7f3f0a11"}')
-    assert checkpoint_id(tmp_path) == "4f0b6c1e-2a55-4c1e-9d43-1b0e7f3f0a11"
