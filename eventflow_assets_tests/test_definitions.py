@@ -31,9 +31,8 @@ def test_definitions_hold_exactly_the_documented_objects():
         "retention_job"}
     assert {s.name for s in repo.sensor_defs} == {"streaming_supervisor", "topic_observations",
                                                   "sink_table_materializations", "finalized_windows",
-                                                  "global_analytics_refresh", "failure_alerts"}
-    assert {s.name for s in repo.schedule_defs} == {"sink_checks_schedule", "global_analytics_schedule",
-                                                    "retention_schedule"}
+                                                  "analytics_automation", "failure_alerts"}
+    assert {s.name for s in repo.schedule_defs} == {"sink_checks_schedule", "retention_schedule"}
     assert set(graph.asset_check_keys) == {
         dg.AssetCheckKey(_key("revenue_by_currency_5min"), "agrees_with_orders_raw"),
         dg.AssetCheckKey(_key("conversion_funnel_5min"), "agrees_with_orders_raw"),
@@ -65,13 +64,26 @@ def test_lineage_groups_and_automation():
     assert {k: graph.get(k).group_name for k in TOPIC_KEYS | TABLE_KEYS | {RATES_KEY} | ANALYTICS_KEYS} == {
         **{k: "ingestion" for k in TOPIC_KEYS}, **{k: "storage" for k in TABLE_KEYS | {RATES_KEY}},
         **{k: "analytics" for k in ANALYTICS_KEYS}}
-    # Trends are partitioned by 5-minute window, the global analyses are not.
+    # Trends are partitioned by UTC day (today's included), the global analyses are not.
     assert {k for k in ANALYTICS_KEYS if graph.get(k).partitions_def is not None} == {
         _key(t) for t in TREND_TABLES}
-    assert graph.get(_key("analytics_revenue_trends")).partitions_def.get_first_partition_key() == "2026-11-01-00:00"
+    days = graph.get(_key("analytics_revenue_trends")).partitions_def
+    assert isinstance(days, dg.DailyPartitionsDefinition)
+    assert (days.get_first_partition_key(), days.end_offset, days.timezone) == ("2026-11-01", 1, "UTC")
     assert repo.get_sensor_def("finalized_windows").job_name == "revenue_trends_job"
-    assert repo.get_sensor_def("global_analytics_refresh").job_name == "global_analytics_job"
-    assert repo.get_schedule_def("global_analytics_schedule").job_name == "global_analytics_job"
+    # The global analyses, and only they, follow an automation condition, evaluated by
+    # analytics_automation (so Dagster adds no default_automation_condition_sensor), whose runs
+    # are retried like the jobs' runs. Every analytics table has a freshness policy.
+    automated = {k for k in graph.get_all_asset_keys() if graph.get(k).automation_condition is not None}
+    assert automated == {_key(t) for t in GLOBAL_TABLES}
+    automation = repo.get_sensor_def("analytics_automation")
+    assert isinstance(automation, dg.AutomationConditionSensorDefinition)
+    assert automation.asset_selection.resolve(graph) == automated
+    assert automation.run_tags == {"dagster/max_retries": "2"}
+    policies = {k: graph.get(k).freshness_policy for k in graph.get_all_asset_keys()}
+    assert {k: (p.warn_window.to_timedelta().total_seconds() / 60, p.fail_window.to_timedelta().total_seconds() / 60)
+            for k, p in policies.items() if p is not None} == {
+        **{_key(t): (10, 20) for t in TREND_TABLES}, **{_key(t): (20, 35) for t in GLOBAL_TABLES}}
     assert repo.get_schedule_def("retention_schedule").job_name == "retention_job"
     for job in ("revenue_trends_job", "global_analytics_job"):
         assert defs.resolve_job_def(job).tags == {"dagster/max_retries": "2"}

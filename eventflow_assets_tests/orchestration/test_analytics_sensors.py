@@ -1,22 +1,29 @@
-"""The analytics sensors over cursor transitions, reading a real PostgreSQL's stream_progress.
+"""What keeps the analytics current: the finalized_windows sensor over cursor transitions, reading a
+real PostgreSQL's stream_progress; the global analyses' automation condition and the freshness
+policies, evaluated by Dagster's own evaluators on the real definitions.
 
 Progress and window rows are written by hand here, as the stream would; the end-to-end test
 (test_analytics_assets.py) gets them from the real streaming job.
 """
 
+import asyncio
 import json
 from datetime import datetime, timedelta, timezone
 
 import dagster as dg
 import psycopg
 import pytest
+from dagster._core.definitions.freshness import FreshnessState
+from dagster._core.definitions.freshness_evaluator import FRESHNESS_EVALUATORS_BY_POLICY_TYPE
+from dagster._core.loader import LoadingContextForTest
+from dagster._core.test_utils import freeze_time
 
 from eventflow_assets.definitions import defs
 from eventflow_assets.orchestration import analytics_sensors
-from eventflow_assets.orchestration.analytics_sensors import finalized_windows, global_analytics_refresh
+from eventflow_assets.orchestration.analytics_sensors import RANGE_END_TAG, RANGE_START_TAG, finalized_windows
 from eventflow_assets.orchestration.resources import EventFlowEndpoints
+from eventflow_assets.orchestration.table_assets import table_key
 from eventflow_assets.storage.schema import apply_schema
-from eventflow_assets_tests.orchestration.test_sensors import S, stream_run
 
 UTC = timezone.utc
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -79,8 +86,9 @@ class Ticks:
         return list(result.run_requests), result.skip_message
 
 
-def keys(requests) -> list[str]:
-    return [r.partition_key for r in requests]
+def requested(requests) -> list[tuple]:
+    """(run_key, partition key or the range of days) of each request."""
+    return [(r.run_key, r.partition_key or (r.tags[RANGE_START_TAG], r.tags[RANGE_END_TAG])) for r in requests]
 
 
 def test_windows_are_requested_once_each_as_the_watermark_finalizes_them(db, instance):
@@ -99,32 +107,30 @@ def test_windows_are_requested_once_each_as_the_watermark_finalizes_them(db, ins
                           "2026-11-20 10:05:00 UTC) is not final yet")
     assert json.loads(tick.cursor) == {"next_window": "2026-11-20T10:00:00+00:00"}
 
-    # Several windows finalize at once.
+    # Several windows finalize at once: one run of their day.
     progress(db, at("10:15:30"), batch=2, recorded=NOW + timedelta(seconds=20))
     requests, skip = tick()
-    assert (keys(requests), skip) == (["2026-11-20-10:00", "2026-11-20-10:05", "2026-11-20-10:10"], None)
-    assert [r.run_key for r in requests] == ["window-2026-11-20-10:00", "window-2026-11-20-10:05",
-                                             "window-2026-11-20-10:10"]
-    assert [(r.tags["eventflow/watermark"], r.tags["dagster/partition"]) for r in requests] == [
-        ("2026-11-20T10:15:30+00:00", k) for k in keys(requests)]
+    assert (requested(requests), skip) == ([("windows-2026-11-20-10:00..2026-11-20-10:10", "2026-11-20")], None)
+    assert (requests[0].tags["eventflow/watermark"], requests[0].tags["dagster/partition"]) == (
+        "2026-11-20T10:15:30+00:00", "2026-11-20")
     assert json.loads(tick.cursor) == {"next_window": "2026-11-20T10:15:00+00:00"}
 
     # Same watermark: nothing again.
-    assert keys(tick()[0]) == []
+    assert tick()[0] == []
 
-    # The stream stalls, then its watermark jumps: windows finalize late, all of them at once,
-    # including the empty 10:15.
+    # The stream stalls, then its watermark jumps: windows finalize late, all at once, including
+    # the empty 10:15; their day runs again.
     progress(db, at("10:31:00"), batch=3, recorded=NOW + timedelta(seconds=30))
-    assert keys(tick()[0]) == ["2026-11-20-10:15", "2026-11-20-10:20", "2026-11-20-10:25"]
+    assert requested(tick()[0]) == [("windows-2026-11-20-10:15..2026-11-20-10:25", "2026-11-20")]
 
     # A new checkpoint restarts batch ids at 0 with an older watermark: the row recorded last
     # counts, not the highest batch id, and no window is requested twice.
     progress(db, at("10:20:00"), batch=0, checkpoint="c2", recorded=NOW + timedelta(seconds=40))
-    assert keys(tick()[0]) == []
+    assert tick()[0] == []
     progress(db, at("10:36:00"), batch=1, checkpoint="c2", recorded=NOW + timedelta(seconds=50))
-    assert keys(tick()[0]) == ["2026-11-20-10:30"]
+    assert requested(tick()[0]) == [("window-2026-11-20-10:30", "2026-11-20")]
 
-    assert len(tick.run_keys) == len(set(tick.run_keys)) == 7
+    assert len(tick.run_keys) == len(set(tick.run_keys)) == 3
 
 
 def test_an_out_of_order_event_before_the_first_rows_is_not_skipped(db, instance):
@@ -138,67 +144,68 @@ def test_an_out_of_order_event_before_the_first_rows_is_not_skipped(db, instance
     assert tick()[0] == []
     add_windows(db, at("09:55"))
     progress(db, at("10:10"), batch=2, recorded=NOW + timedelta(seconds=20))
-    assert keys(tick()[0]) == ["2026-11-20-09:55", "2026-11-20-10:00", "2026-11-20-10:05"]
+    assert requested(tick()[0]) == [("windows-2026-11-20-09:55..2026-11-20-10:05", "2026-11-20")]
 
 
-def test_a_cursor_before_a_moved_first_partition_resumes_there(db, instance):
+def test_a_cursor_before_the_first_day_resumes_there(db, instance):
     tick = Ticks(finalized_windows, instance)
     tick.cursor = json.dumps({"next_window": "2026-10-31T23:50:00+00:00"})
     progress(db, at("00:11", "2026-11-01"), batch=1)
-    assert keys(tick()[0]) == ["2026-11-01-00:00", "2026-11-01-00:05"]
+    assert requested(tick()[0]) == [("windows-2026-11-01-00:00..2026-11-01-00:05", "2026-11-01")]
 
 
 def test_other_queries_watermarks_do_not_count(db, instance):
     add_windows(db, at("10:00"))
     progress(db, at("11:00"), batch=5, query="product-view")
     progress(db, at("10:03"), batch=5)
-    assert keys(Ticks(finalized_windows, instance)()[0]) == []
+    assert Ticks(finalized_windows, instance)()[0] == []
 
 
-def test_a_backlog_runs_as_ranged_runs_of_at_most_a_day(db, instance, monkeypatch):
-    monkeypatch.setattr(analytics_sensors, "_clock", lambda: (NOW + timedelta(days=2)).timestamp())
-    add_windows(db, at("09:00"))
-    progress(db, at("10:30"), batch=9)  # 18 final windows: 09:00 .. 10:25
+def test_windows_across_midnight_run_both_days_in_one_run(db, instance, monkeypatch):
+    monkeypatch.setattr(analytics_sensors, "_clock", lambda: (NOW + timedelta(days=1)).timestamp())
     tick = Ticks(finalized_windows, instance)
-    requests, _ = tick()
-    assert [(r.run_key, r.partition_key, r.tags) for r in requests] == [(
-        "windows-2026-11-20-09:00..2026-11-20-10:25", None,
-        {"eventflow/watermark": "2026-11-20T10:30:00+00:00", "dagster/asset_partition_range_start": "2026-11-20-09:00",
-         "dagster/asset_partition_range_end": "2026-11-20-10:25", "dagster/sensor_name": "finalized_windows"})]
+    tick.cursor = json.dumps({"next_window": "2026-11-20T23:50:00+00:00"})
+    progress(db, at("00:05", "2026-11-21"), batch=1)
+    (request,), _ = tick()
+    assert requested([request]) == [("windows-2026-11-20-23:50..2026-11-21-00:00", ("2026-11-20", "2026-11-21"))]
+    assert request.partition_key is None and "dagster/partition" not in request.tags
+
+
+def test_a_backlog_runs_as_one_run_over_its_days_a_week_at_most(db, instance, monkeypatch):
+    monkeypatch.setattr(analytics_sensors, "_clock", lambda: (NOW + timedelta(days=10)).timestamp())
+    add_windows(db, at("09:00"))
+    progress(db, at("10:30"), batch=9)  # 18 final windows: 09:00 .. 10:25, one day
+    tick = Ticks(finalized_windows, instance)
+    assert requested(tick()[0]) == [("windows-2026-11-20-09:00..2026-11-20-10:25", "2026-11-20")]
     assert tick()[0] == []
 
-    # A day and a half later: 288 windows in one run, the rest in the next tick's run.
+    # A day and a half later: 432 windows over two days, one run.
     progress(db, at("22:30", "2026-11-21"), batch=10, recorded=NOW + timedelta(seconds=10))
+    assert requested(tick()[0]) == [("windows-2026-11-20-10:30..2026-11-21-22:25", ("2026-11-20", "2026-11-21"))]
+
+    # Eight days later (2,322 windows): a week of windows in one run, the rest in the next tick's.
+    progress(db, at("00:00", "2026-11-30"), batch=11, recorded=NOW + timedelta(seconds=20))
     first, _ = tick()
     second, _ = tick()
-    assert [(r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
-            for r in first + second] == [("2026-11-20-10:30", "2026-11-21-10:25"), ("2026-11-21-10:30", "2026-11-21-22:25")]
+    assert requested(first + second) == [
+        ("windows-2026-11-21-22:30..2026-11-28-22:25", ("2026-11-21", "2026-11-28")),
+        ("windows-2026-11-28-22:30..2026-11-29-23:55", ("2026-11-28", "2026-11-29"))]
     assert tick()[0] == []
 
 
-def test_up_to_three_windows_get_a_run_each_more_get_one_ranged_run(db, instance):
-    add_windows(db, at("10:00"))
-    tick = Ticks(finalized_windows, instance)
-    progress(db, at("10:15"), batch=1)
-    assert [r.run_key for r in tick()[0]] == ["window-2026-11-20-10:00", "window-2026-11-20-10:05",
-                                              "window-2026-11-20-10:10"]
-    progress(db, at("10:35"), batch=2, recorded=NOW + timedelta(seconds=10))
-    assert [r.run_key for r in tick()[0]] == ["windows-2026-11-20-10:15..2026-11-20-10:30"]
-
-
-def test_windows_ahead_of_the_clock_wait_until_they_are_partitions(db, instance, monkeypatch):
+def test_windows_ahead_of_the_clock_wait_until_they_have_ended(db, instance, monkeypatch):
     add_windows(db, at("11:50"))
     progress(db, at("12:20"), batch=1)  # events stamped in the future
     tick = Ticks(finalized_windows, instance)
-    assert keys(tick()[0]) == ["2026-11-20-11:50", "2026-11-20-11:55"]
+    assert requested(tick()[0]) == [("windows-2026-11-20-11:50..2026-11-20-11:55", "2026-11-20")]
     monkeypatch.setattr(analytics_sensors, "_clock", lambda: NOW.timestamp() + 300)
-    assert keys(tick()[0]) == ["2026-11-20-12:00"]
+    assert requested(tick()[0]) == [("window-2026-11-20-12:00", "2026-11-20")]
 
 
-def test_data_before_the_first_partition_starts_the_sensor_at_the_first_partition(db, instance):
+def test_data_before_the_first_day_starts_the_sensor_at_the_first_day(db, instance):
     add_windows(db, at("23:55", "2026-10-31"), at("00:00", "2026-11-01"))
     progress(db, at("00:07", "2026-11-01"), batch=1)
-    assert keys(Ticks(finalized_windows, instance)()[0]) == ["2026-11-01-00:00"]
+    assert requested(Ticks(finalized_windows, instance)()[0]) == [("window-2026-11-01-00:00", "2026-11-01")]
 
 
 def test_unreachable_database_skips_with_the_reason(instance, monkeypatch, tmp_path):
@@ -211,30 +218,88 @@ def test_unreachable_database_skips_with_the_reason(instance, monkeypatch, tmp_p
                            "postgresql://eventflow@127.0.0.1:9/eventflow")
 
 
-def test_global_refresh_follows_finalized_windows_at_most_every_three_minutes(db, instance, monkeypatch):
-    tick = Ticks(global_analytics_refresh, instance)
-    assert tick() == ([], "the orders query has no watermark yet (no order streamed)")
+GLOBAL = [table_key(t) for t in ("analytics_top_revenue_by_currency", "analytics_conversion_rates",
+                                 "analytics_user_segments", "analytics_segment_summary")]
+TOP, CONVERSION, SEGMENTS, SUMMARY = GLOBAL
 
-    progress(db, at("10:12"), batch=1)
-    requests, _ = tick()
-    assert [(r.run_key, r.tags["eventflow/final_through"]) for r in requests] == [
-        ("global-through-2026-11-20T10:10:00+00:00", "2026-11-20T10:10:00+00:00")]
-    assert json.loads(tick.cursor) == {"final_through": "2026-11-20T10:10:00+00:00", "requested_at": NOW.timestamp()}
 
-    progress(db, at("10:14:59"), batch=2, recorded=NOW + timedelta(seconds=10))
-    assert tick() == ([], "no window has finalized since the refresh through 2026-11-20 10:10:00 UTC")
+class Automation:
+    """Evaluations of the global analyses' automation conditions, as analytics_automation's ticks."""
 
-    progress(db, at("10:15"), batch=3, recorded=NOW + timedelta(seconds=20))
-    monkeypatch.setattr(analytics_sensors, "_clock", lambda: NOW.timestamp() + 60)
-    assert tick() == ([], "windows through 2026-11-20 10:15:00 UTC are final; last refresh requested 60s ago, "
-                          "next one in 120s at the earliest")
+    def __init__(self, instance):
+        self.instance, self.cursor = instance, None
 
-    monkeypatch.setattr(analytics_sensors, "_clock", lambda: NOW.timestamp() + 180)
-    run = stream_run(instance, S.STARTED, job_name="global_analytics_job")
-    assert tick() == ([], f"global_analytics_job run {run.run_id} is STARTED; waiting for it to finish")
+    def __call__(self, when: datetime) -> set[dg.AssetKey]:
+        result = dg.evaluate_automation_conditions(defs=defs, instance=self.instance, cursor=self.cursor,
+                                                   asset_selection=dg.AssetSelection.assets(*GLOBAL),
+                                                   evaluation_time=when)
+        self.cursor = result.cursor
+        return {key for key in GLOBAL if result.get_num_requested(key)}
 
-    stream_run(instance, S.SUCCESS, job_name="global_analytics_job")
-    instance.report_run_canceled(run)
-    requests, _ = tick()
-    assert [r.run_key for r in requests] == ["global-through-2026-11-20T10:15:00+00:00"]
-    assert len(tick.run_keys) == len(set(tick.run_keys)) == 2
+
+def new_rows(instance, *tables: str) -> None:
+    """What sink_table_materializations records when the stream wrote to ``tables``."""
+    for table in tables:
+        instance.report_runless_asset_event(dg.AssetMaterialization(table_key(table)))
+
+
+def test_global_analyses_refresh_once_a_period_after_new_rows(instance):
+    evaluate = Automation(instance)
+    assert evaluate(at("10:01")) == set()  # the first evaluation only starts the count
+    new_rows(instance, "revenue_by_currency_5min", "conversion_funnel_5min", "orders_raw")
+    assert evaluate(at("10:02")) == set()  # no new period has begun
+
+    # 10:15: a new period, but no input changed since it began: no Spark run.
+    assert evaluate(at("10:15:30")) == set()
+    # New revenue rows: only the analysis reading them runs, once (the sensor's next tick: nothing).
+    new_rows(instance, "revenue_by_currency_5min")
+    assert evaluate(at("10:16")) == {TOP}
+    assert evaluate(at("10:16:30")) == set()
+    # More rows in the same period: nothing more for it; the funnel's first rows of the period
+    # bring conversion; segments and their summary run together on orders_raw's.
+    new_rows(instance, "revenue_by_currency_5min", "conversion_funnel_5min")
+    assert evaluate(at("10:17")) == {CONVERSION}
+    assert evaluate(at("10:17:30")) == set()
+    new_rows(instance, "orders_raw")
+    assert evaluate(at("10:18")) == {SEGMENTS, SUMMARY}
+    assert evaluate(at("10:18:30")) == set()
+    new_rows(instance, "revenue_by_currency_5min", "conversion_funnel_5min", "orders_raw")
+    assert evaluate(at("10:29:59")) == set()
+
+    # 10:30: rows that arrived before the period began do not count; the next ones do, all at once
+    # (one tick: one run for the four tables).
+    assert evaluate(at("10:30:10")) == set()
+    new_rows(instance, "revenue_by_currency_5min", "conversion_funnel_5min", "orders_raw")
+    assert evaluate(at("10:31")) == set(GLOBAL)
+    assert evaluate(at("10:31:30")) == set()
+    # The currency rates alone (a migration) are new rows for the analyses that convert to USD.
+    assert evaluate(at("10:45:10")) == set()
+    new_rows(instance, "currency_rates")
+    assert evaluate(at("10:46")) == {TOP, SEGMENTS, SUMMARY}
+
+
+def test_freshness_policies_warn_then_fail_as_materializations_age(instance):
+    """Dagster's freshness evaluation (what the daemon's freshness loop runs), on the real definitions."""
+    graph = defs.get_repository_def().asset_graph
+    trends = table_key("analytics_revenue_trends")
+    t0 = at("10:00")
+
+    def states(when: datetime) -> dict:
+        async def evaluate():
+            context = LoadingContextForTest(instance)
+            return {key: await FRESHNESS_EVALUATORS_BY_POLICY_TYPE[type(graph.get(key).freshness_policy)]()
+                    .evaluate_freshness(context, graph.get(key)) for key in (trends, TOP)}
+        with freeze_time(when):
+            return asyncio.run(evaluate())
+
+    F = FreshnessState
+    assert states(t0) == {trends: F.UNKNOWN, TOP: F.UNKNOWN}  # never materialized
+    with freeze_time(t0):
+        instance.report_runless_asset_event(dg.AssetMaterialization(trends, partition="2026-11-20"))
+        instance.report_runless_asset_event(dg.AssetMaterialization(TOP))
+    # Trends: a window finalizes every 5 minutes; warn after 10 minutes, fail after 20.
+    # Global analyses: a refresh every 15 minutes; warn after 20, fail after 35.
+    assert states(t0 + timedelta(minutes=9, seconds=59)) == {trends: F.PASS, TOP: F.PASS}
+    assert states(t0 + timedelta(minutes=10)) == {trends: F.WARN, TOP: F.PASS}
+    assert states(t0 + timedelta(minutes=20)) == {trends: F.FAIL, TOP: F.WARN}
+    assert states(t0 + timedelta(minutes=35)) == {trends: F.FAIL, TOP: F.FAIL}
