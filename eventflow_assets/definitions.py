@@ -4,13 +4,12 @@ import dagster as dg
 
 from eventflow_assets.orchestration.alerts import failure_alerts
 from eventflow_assets.orchestration.analytics_assets import analytics_assets, global_analytics_job, revenue_trends_job
-from eventflow_assets.orchestration.analytics_sensors import finalized_windows, global_analytics_refresh
+from eventflow_assets.orchestration.analytics_sensors import analytics_automation, finalized_windows
 from eventflow_assets.orchestration.checks import sink_checks
 from eventflow_assets.orchestration.producer import producer_job
-from eventflow_assets.orchestration.resources import EventFlowEndpoints, EventFlowPySpark, spark_config
+from eventflow_assets.orchestration.resources import EventFlowEndpoints, EventFlowPySpark
 from eventflow_assets.orchestration.retention import retention_job, retention_schedule
-from eventflow_assets.orchestration.schedules import (global_analytics_schedule, sink_checks_job,
-                                                      sink_checks_schedule)
+from eventflow_assets.orchestration.schedules import sink_checks_job, sink_checks_schedule
 from eventflow_assets.orchestration.sensors import streaming_supervisor, topic_observations
 from eventflow_assets.orchestration.stream_assets import sink_table_materializations
 from eventflow_assets.orchestration.streaming import streaming_job
@@ -22,9 +21,11 @@ defs = dg.Definitions(
     asset_checks=sink_checks,
     jobs=[streaming_job, producer_job, sink_checks_job, revenue_trends_job, global_analytics_job, retention_job],
     sensors=[streaming_supervisor, topic_observations, sink_table_materializations, finalized_windows,
-             global_analytics_refresh, failure_alerts],
-    schedules=[sink_checks_schedule, global_analytics_schedule, retention_schedule],
-    # streaming_job binds its own session, named eventflow-streaming (orchestration/streaming.py).
-    resources={"eventflow": EventFlowEndpoints(),
-               "pyspark": EventFlowPySpark(spark_config=spark_config("eventflow-analytics"))},
+             analytics_automation, failure_alerts],
+    schedules=[sink_checks_schedule, retention_schedule],
+    # Each setting whose EVENTFLOW_* variable is set is bound to it (shown by name, read at run time);
+    # the others keep their defaults (the local stack). streaming_job's session is named eventflow-streaming.
+    resources={"eventflow": EventFlowEndpoints.from_env(), "pyspark": EventFlowPySpark.from_env("eventflow-streaming"),
+               # The analytics assets spark-submit jobs/batch_analytics_app.py through Dagster Pipes.
+               "pipes_subprocess_client": dg.PipesSubprocessClient()},
 )

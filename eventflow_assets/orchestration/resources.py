@@ -1,38 +1,99 @@
-"""Dagster resources: where Kafka and PostgreSQL are, and the SparkSession the streaming op runs on."""
+"""Dagster resources: where Kafka and PostgreSQL are, and the SparkSession the streaming op runs on.
+
+Their settings are fields, shown on the UI's resource pages. :meth:`EventFlowEndpoints.from_env` and
+:meth:`EventFlowPySpark.from_env` bind each field whose EVENTFLOW_* variable is set to that variable
+(``dg.EnvVar``: the UI shows the variable's name, never its value, and each run reads the value). A
+field left unset reads its variable when used, and an unset variable keeps its CONTRACTS.md meaning
+(the running local stack's service, the default home...): binding an unset variable instead would make
+Dagster refuse to launch the run.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
+from typing import Optional
 
 import dagster as dg
 from dagster_pyspark import PySparkResource
 from dagster_pyspark.resources import spark_session_from_config
+from pydantic import Field
 
 from eventflow_assets.local.stack import Endpoints, resolve_endpoints, spark_master
 from eventflow_assets.processing.kafka_source import KafkaDataSource
 from eventflow_assets.processing.spark import DEFAULT_MASTER, DEFAULTS, loopback_driver, with_spark_jars
-from eventflow_assets.settings import Settings
+from eventflow_assets.settings import (BOOTSTRAP_VAR, CHECKPOINT_VAR, HOME_VAR, KAFKA_PREFIX, POSTGRES_VAR,
+                                       SPARK_MASTER_VAR, Settings)
+
+# Field -> the variable it stands for. Other EVENTFLOW_KAFKA_<PROPERTY> variables still apply, read at use.
+ENDPOINT_VARS = {
+    "kafka_bootstrap_servers": BOOTSTRAP_VAR,
+    "kafka_security_protocol": f"{KAFKA_PREFIX}SECURITY_PROTOCOL",
+    "kafka_sasl_mechanism": f"{KAFKA_PREFIX}SASL_MECHANISM",
+    "kafka_sasl_username": f"{KAFKA_PREFIX}SASL_USERNAME",
+    "kafka_sasl_password": f"{KAFKA_PREFIX}SASL_PASSWORD",
+    "postgres_url": POSTGRES_VAR,
+    "home": HOME_VAR,
+    "checkpoint_location": CHECKPOINT_VAR,
+}
+_SECRET = "Holds a secret: bind it with dg.EnvVar (a literal value would be shown on the resource page). "
+
+
+def _bound(fields: dict[str, str]) -> dict[str, dg.EnvVar]:
+    """{field: EnvVar(variable)} for the fields whose variable is set (not empty) in this process."""
+    return {name: dg.EnvVar(var) for name, var in fields.items() if os.environ.get(var)}
+
+
+def _value(field: str | None) -> str | None:
+    """A field's value; an EnvVar is resolved by Dagster before a run uses the resource, and here when
+    the resource object is used directly (in a test, a script)."""
+    return field.get_value() if isinstance(field, dg.EnvVar) else field
 
 
 class EventFlowEndpoints(dg.ConfigurableResource):
     """Kafka and PostgreSQL as configured by EVENTFLOW_* variables, else the running local stack."""
 
-    def endpoints(self) -> Endpoints:
-        return resolve_endpoints(Settings.from_env())
+    kafka_bootstrap_servers: Optional[str] = Field(
+        default=None, description=f"{BOOTSTRAP_VAR}. Unset: the broker of the local stack (`eventflow up`/`services`).")
+    kafka_security_protocol: Optional[str] = Field(
+        default=None, description=f"{KAFKA_PREFIX}SECURITY_PROTOCOL (SASL_SSL, ...). Unset: the client's default.")
+    kafka_sasl_mechanism: Optional[str] = Field(
+        default=None, description=f"{KAFKA_PREFIX}SASL_MECHANISM (SCRAM-SHA-512, ...).")
+    kafka_sasl_username: Optional[str] = Field(default=None, description=f"{KAFKA_PREFIX}SASL_USERNAME.")
+    kafka_sasl_password: Optional[str] = Field(default=None, description=f"{_SECRET}{KAFKA_PREFIX}SASL_PASSWORD.")
+    postgres_url: Optional[str] = Field(
+        default=None, description=f"{_SECRET}{POSTGRES_VAR}, a libpq URI. Unset: the local stack's PostgreSQL.")
+    home: Optional[str] = Field(
+        default=None, description=f"{HOME_VAR}: the state directory (the local stack's, the checkpoints' "
+                                  "default). Unset: .eventflow under the working directory.")
+    checkpoint_location: Optional[str] = Field(
+        default=None, description=f"{CHECKPOINT_VAR}: the streaming checkpoints, a path or a URI Spark "
+                                  f"understands. Unset: {HOME_VAR}/checkpoints.")
 
-    def checkpoint_root(self) -> Path:
-        """EVENTFLOW_CHECKPOINT_LOCATION, else $EVENTFLOW_HOME/checkpoints: where jobs/streaming_app.py
-        keeps them too, so either can resume the other's stream."""
-        return Path(Settings.from_env().checkpoints)
+    @classmethod
+    def from_env(cls) -> EventFlowEndpoints:
+        """The resource with every field whose variable is set bound to it."""
+        return cls(**_bound(ENDPOINT_VARS))
+
+    def settings(self) -> Settings:
+        """The environment's settings, with the fields that are set in place of their variables."""
+        fields = {var: _value(getattr(self, name)) for name, var in ENDPOINT_VARS.items()}
+        return Settings.from_env({**os.environ, **{var: value for var, value in fields.items() if value}})
+
+    def endpoints(self) -> Endpoints:
+        return resolve_endpoints(self.settings())
+
+    def checkpoint_root(self) -> str:
+        """EVENTFLOW_CHECKPOINT_LOCATION, else $EVENTFLOW_HOME/checkpoints (a path or a URI): where
+        jobs/streaming_app.py keeps them too, so either can resume the other's stream."""
+        return self.settings().checkpoints
 
 
 def spark_config(app_name: str) -> dict[str, str]:
     """The settings of :func:`eventflow_assets.processing.spark.build_spark_session`, as resource config.
 
-    The stream's session is named ``eventflow-streaming`` and the analytics' ``eventflow-analytics``,
-    so the Spark UI and ``ps`` (the name is on the driver's command line) tell the two apart.
+    ``app_name`` tells sessions apart in the Spark UI and ``ps`` (the name is on the driver's command
+    line): the stream's is ``eventflow-streaming``.
     """
     return {**DEFAULTS, "spark.app.name": app_name,
             "spark.pyspark.python": sys.executable, "spark.pyspark.driver.python": sys.executable}
@@ -45,11 +106,22 @@ class EventFlowPySpark(PySparkResource):
     without our packages; the variable has to be set before the session's JVM starts.
     """
 
+    spark_master: Optional[str] = Field(
+        default=None, description=f"{SPARK_MASTER_VAR} (spark://host:7077, k8s://..., local[N]). Unset: the "
+                                  "local cluster of `eventflow services --spark-workers N` if one runs, else "
+                                  f"{DEFAULT_MASTER}. A spark.master in spark_config wins.")
+
+    @classmethod
+    def from_env(cls, app_name: str) -> EventFlowPySpark:
+        """The session of :func:`spark_config` (``app_name``), its master bound to EVENTFLOW_SPARK_MASTER if set."""
+        return cls(spark_config=spark_config(app_name), **_bound({"spark_master": SPARK_MASTER_VAR}))
+
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
         conf = dict(self.spark_config)
-        conf.setdefault("spark.master", spark_master(Settings.from_env()) or DEFAULT_MASTER)
+        master = _value(self.spark_master) or spark_master(Settings.from_env()) or DEFAULT_MASTER
+        conf.setdefault("spark.master", master)
         conf = {**loopback_driver(conf["spark.master"]), **conf}
         # Jars are resolved when a run starts, not when the definitions load (that may download).
         self._spark_session = spark_session_from_config(with_spark_jars(conf))

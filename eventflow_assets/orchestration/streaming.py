@@ -13,14 +13,13 @@ batch in flight commits and the interruption is re-raised, so the run ends CANCE
 import queue
 import threading
 import time
-from pathlib import Path
 
 import dagster as dg
 from pydantic import Field
 
 from eventflow_assets.ingestion.topics import provision_topics
 from eventflow_assets.local.logs import service_log
-from eventflow_assets.orchestration.resources import EventFlowEndpoints, EventFlowPySpark, spark_config
+from eventflow_assets.orchestration.resources import EventFlowEndpoints, EventFlowPySpark
 from eventflow_assets.processing.queries import StreamConfig
 from eventflow_assets.processing.runner import run_streaming
 from eventflow_assets.settings import Settings
@@ -42,7 +41,8 @@ class StreamingConfig(dg.Config):
     max_offsets_per_trigger: int | None = Field(
         default=None, description="Rate limit: records per micro-batch and query.")
     checkpoint_dir: str | None = Field(
-        default=None, description="Spark checkpoints; unset: $EVENTFLOW_HOME/checkpoints, shared with "
+        default=None, description="Spark checkpoints, a local path or a URI Spark understands; unset: "
+                                  "EVENTFLOW_CHECKPOINT_LOCATION, else $EVENTFLOW_HOME/checkpoints, shared with "
                                   "jobs/streaming_app.py.")
 
 
@@ -132,7 +132,7 @@ def stream_to_postgres(context: dg.OpExecutionContext, config: StreamingConfig, 
     endpoints = eventflow.endpoints()
     apply_schema(endpoints.postgres_url)
     provision_topics(endpoints.kafka_config())
-    checkpoints = Path(config.checkpoint_dir) if config.checkpoint_dir else eventflow.checkpoint_root()
+    checkpoints = config.checkpoint_dir or eventflow.checkpoint_root()
     stream_config = StreamConfig(available_now=config.available_now).with_overrides(
         trigger_seconds=config.trigger_seconds, max_offsets_per_trigger=config.max_offsets_per_trigger)
     context.log.info(f"streaming from {endpoints.kafka_bootstrap_servers}; checkpoints in {checkpoints}")
@@ -143,9 +143,8 @@ def stream_to_postgres(context: dg.OpExecutionContext, config: StreamingConfig, 
                      stop, events, ProgressLog(), config.max_seconds)
 
 
+# Its resources are the Definitions' (definitions.py), where the UI's resource pages show them.
 @dg.job(name=STREAMING_JOB, executor_def=dg.in_process_executor, tags={STREAM_TAG: "true"},
-        resource_defs={"eventflow": EventFlowEndpoints(),
-                       "pyspark": EventFlowPySpark(spark_config=spark_config("eventflow-streaming"))},
         description="The streaming queries, hosted by one long-running op. `streaming_supervisor` keeps one "
                     "run of it going; terminate the run to stop the stream (queries stop after their batch).")
 def streaming_job() -> None:
