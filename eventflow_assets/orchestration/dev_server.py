@@ -1,7 +1,9 @@
 """`dg dev` (webserver + daemon) as a child of `eventflow up`, and how to stop it cleanly.
 
-`dg dev` runs from the repository root, so it loads the `dg` project of pyproject.toml (the one
-Definitions in eventflow_assets.definitions), as `dg dev` typed there does.
+`dg dev -m eventflow_assets.definitions` loads the one Definitions by module, from wherever the
+package is installed (a checkout or a wheel): no project directory is needed. Its code location has
+the module's name, as in workspace.yaml and the `dg` project of pyproject.toml, so all of them
+share runs and sensor state.
 
 Stopping is ordered, because `dg dev` alone would not stop a running stream: on SIGINT it stops
 its webserver and daemon, but its code server stays up while a run executes.
@@ -29,7 +31,7 @@ from eventflow_assets.errors import EventFlowError
 from eventflow_assets.local.processes import die_with_parent, require_free_port
 from eventflow_assets.orchestration.instance import cancel_leftover_runs, terminate_runs
 
-REPO = Path(__file__).resolve().parents[2]
+DEFINITIONS_MODULE = "eventflow_assets.definitions"
 HOST = "127.0.0.1"
 
 # Runs as `python -c REAPER <pgid>`: waits, and SIGKILLs the group when the kernel sends
@@ -68,8 +70,9 @@ class DagsterDev:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "dagster_dg_cli.cli", "dev", "--host", HOST, "--port", str(self.port)],
-                cwd=REPO, env=_active_venv(self.env), stdin=subprocess.DEVNULL, stdout=log,
+                [sys.executable, "-m", "dagster_dg_cli.cli", "dev", "-m", DEFINITIONS_MODULE,
+                 "--host", HOST, "--port", str(self.port)],
+                env=_active_venv(self.env), stdin=subprocess.DEVNULL, stdout=log,
                 stderr=subprocess.STDOUT, preexec_fn=die_with_parent())
         self.reaper = subprocess.Popen([sys.executable, "-c", REAPER, str(self.proc.pid)], stdin=subprocess.DEVNULL,
                                        preexec_fn=die_with_parent())

@@ -12,7 +12,16 @@ import pyarrow.csv as pacsv
 from eventflow_assets.errors import EventFlowError, first_line
 from eventflow_assets.settings import redact_url, validate_postgres_url
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+
+def _sql_dir() -> Path:
+    """The SQL files: inside the package when installed from the wheel (which carries sql/ there),
+    else the repository's top-level sql/ of a checkout."""
+    package = Path(__file__).resolve().parents[1]
+    installed = package / "sql"
+    return installed if installed.is_dir() else package.parent / "sql"
+
+
+SQL_DIR = _sql_dir()
 
 
 class PostgresUnreachable(EventFlowError):

@@ -11,13 +11,14 @@ from pathlib import Path
 import yaml
 
 from eventflow_assets.definitions import defs
-from eventflow_assets.orchestration.dev_server import REPO
+from eventflow_assets.orchestration.dev_server import DEFINITIONS_MODULE
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:
     import tomli as tomllib
 
+REPO = Path(__file__).resolve().parents[2]
 DG = Path(sys.executable).with_name("dg")  # the console script of dagster-dg-cli, beside this interpreter
 
 
@@ -54,10 +55,11 @@ def test_dg_list_defs_lists_exactly_the_definitions(tmp_path):
 
 
 def test_dg_and_workspace_yaml_name_the_same_code_location():
-    """`eventflow up` (`dg dev`) and the container deployment (workspace.yaml) share runs and sensor
-    state only if they name the location alike."""
+    """`eventflow up` (`dg dev -m`, whose location is named after the module), `dg` in the checkout
+    and the container deployment (workspace.yaml) share runs and sensor state only if they name the
+    location alike."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["dg"]["project"]
     (entry,) = yaml.safe_load((REPO / "workspace.yaml").read_text())["load_from"]
     module = entry["python_module"]
-    assert project["code_location_target_module"] == module["module_name"] == "eventflow_assets.definitions"
-    assert project["code_location_name"] == module["location_name"]
+    assert project["code_location_target_module"] == module["module_name"] == DEFINITIONS_MODULE
+    assert project["code_location_name"] == module["location_name"] == DEFINITIONS_MODULE

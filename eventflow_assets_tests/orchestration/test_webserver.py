@@ -9,14 +9,15 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
 from eventflow_assets.local.processes import free_port
-from eventflow_assets.orchestration.dev_server import REPO
 from eventflow_assets.orchestration.instance import instance_env, write_instance
 
 TABLES = ("orders_raw", "revenue_by_currency_5min", "conversion_funnel_5min", "rejected_events")
+REPO = Path(__file__).resolve().parents[2]
 WORKSPACE = REPO / "workspace.yaml"
 LOCATION = "eventflow_assets.definitions"
 GRAPH_SIZE = "1600,2400"  # the storage group with its analytics neighbours, all in view
