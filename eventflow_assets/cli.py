@@ -553,18 +553,11 @@ def _confirm(question: str) -> bool:
 
 def cmd_reset(args, settings: Settings) -> int:
     import shutil
-    from urllib.parse import urlsplit
 
     from eventflow_assets.ingestion.topics import delete_topics
-    from eventflow_assets.storage.reset import empty_tables, last_progress_age, row_counts
+    from eventflow_assets.storage.reset import empty_tables, last_progress_age, local_checkpoints, row_counts
 
-    checkpoints = settings.checkpoints
-    scheme = urlsplit(checkpoints).scheme
-    if scheme not in ("", "file"):
-        raise EventFlowError(f"the checkpoints are at {checkpoints}, which reset can only delete on this machine's "
-                             "file system: delete that location with your storage's tools, or point "
-                             "EVENTFLOW_CHECKPOINT_LOCATION at a new one, then run reset again")
-    local = Path(urlsplit(checkpoints).path if scheme else checkpoints)
+    local = local_checkpoints(settings.checkpoints)
     endpoints = resolve_endpoints(settings)
     apply_schema(endpoints.postgres_url)
     age = last_progress_age(endpoints.postgres_url)

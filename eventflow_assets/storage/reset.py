@@ -4,13 +4,33 @@ schema itself stay)."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 from psycopg import sql
 
+from eventflow_assets.errors import EventFlowError
 from eventflow_assets.storage.postgres import connect
 from eventflow_assets.storage.tables import ANALYTICS_TABLES, SINK_TABLES, STREAM_LEDGER, STREAM_PROGRESS
 
 RESET_TABLES = SINK_TABLES + STREAM_LEDGER + ANALYTICS_TABLES
+
+
+def local_checkpoints(location: str) -> Path:
+    """The directory of a checkpoint location on this machine: a path, or a ``file:`` URI.
+
+    Any other location (``hdfs://``, ``s3a://``...) is an EventFlowError: reset cannot delete
+    on that file system.
+    """
+    parts = urlsplit(location)
+    if not parts.scheme:
+        return Path(location)
+    if parts.scheme == "file" and parts.netloc in ("", "localhost"):
+        return Path(url2pathname(parts.path))
+    raise EventFlowError(f"the checkpoints are at {location}, which reset can only delete on this machine's "
+                         "file system: delete that location with your storage's tools, or point "
+                         "EVENTFLOW_CHECKPOINT_LOCATION at a new one, then run reset again")
 
 
 def last_progress_age(url: str) -> timedelta | None:
