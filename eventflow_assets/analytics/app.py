@@ -4,7 +4,8 @@ Reads PostgreSQL through Spark's JDBC source, replaces the analytics_* tables an
 results: top revenue by currency, conversion rates per user, revenue trends, user segments.
 PostgreSQL comes from EVENTFLOW_POSTGRES_URL, else from the running `eventflow up` /
 `eventflow services`; Kafka is not used. Shared by `eventflow analytics` and
-`jobs/batch_analytics_app.py` (which spark-submit runs).
+`jobs/batch_analytics_app.py` (which spark-submit runs). Launched by Dagster through Pipes (the
+analytics assets), it also reports each table it wrote, with its metadata, to Dagster.
 """
 
 from __future__ import annotations
@@ -12,11 +13,15 @@ from __future__ import annotations
 import argparse
 from datetime import datetime, timezone
 
+from eventflow_assets.analytics.names import ANALYSES
 from eventflow_assets.settings import Settings
+
+APP_NAME = "eventflow-batch-analytics"
 
 EXAMPLES = """examples:
   {prog}   # all four analyses, printed
   {prog} --top 20   # show the 20 best converting users
+  {prog} --analysis user_segments --analysis conversion_rates
   {prog} --trends-from 2026-12-01T10:00:00Z --trends-to 2026-12-01T12:00:00Z
   spark-submit --master spark://127.0.0.1:7077 jobs/batch_analytics_app.py
 """
@@ -37,6 +42,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="recompute revenue trends only for windows starting at or after TS (ISO-8601, UTC "
                         "unless an offset is given; with --trends-to)")
     p.add_argument("--trends-to", type=_utc, metavar="TS", help="... and before TS")
+    p.add_argument("--analysis", action="append", choices=ANALYSES, metavar="NAME",
+                   help=f"run only this analysis (repeatable; default all four: {', '.join(ANALYSES)})")
 
 
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -57,17 +64,22 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from eventflow_assets.processing.java import check_java
     from eventflow_assets.storage.schema import apply_schema
 
-    url = postgres_url(settings)
-    check_java()
-    apply_schema(url)
-    from eventflow_assets.analytics.run import format_report, run_analyses
-    from eventflow_assets.processing.spark import build_spark_session
+    from eventflow_assets.analytics.pipes import dagster_pipes, report
 
-    spark = build_spark_session("eventflow-batch-analytics")
-    try:
-        window_range = (args.trends_from, args.trends_to) if args.trends_from else None
-        results = run_analyses(spark, url, window_range)
-    finally:
-        spark.stop()
+    with dagster_pipes() as pipes:
+        url = postgres_url(settings)
+        check_java()
+        apply_schema(url)
+        from eventflow_assets.analytics.run import format_report, run_analyses
+        from eventflow_assets.processing.spark import build_spark_session
+
+        spark = build_spark_session(APP_NAME)
+        try:
+            window_range = (args.trends_from, args.trends_to) if args.trends_from else None
+            results = run_analyses(spark, url, window_range, analyses=tuple(args.analysis or ANALYSES))
+        finally:
+            spark.stop()
+        if pipes is not None:
+            report(pipes, results, window_range)
     print(format_report(results, top=args.top, latest=args.latest), flush=True)
     return 0

@@ -21,6 +21,8 @@ from pyspark.sql import functions as F
 from eventflow_assets.analytics import transforms
 from eventflow_assets.analytics.report import format_report
 from eventflow_assets.analytics import sources
+from eventflow_assets.analytics.names import (ANALYSES, CONVERSION, CONVERSION_TABLE, SEGMENTS, SEGMENTS_TABLE,
+                                              SUMMARY_TABLE, TOP_REVENUE, TOP_REVENUE_TABLE, TRENDS, TRENDS_TABLES)
 from eventflow_assets.analytics.sources import DAY, HOUR, ceil_to, check_range, floor_to
 from eventflow_assets.analytics.writer import Replacement, replace
 
@@ -28,14 +30,6 @@ __all__ = ["ANALYSES", "AnalysisResult", "format_report", "run_analyses"]
 
 log = logging.getLogger("eventflow.analytics")
 
-TOP_REVENUE = "top_revenue_by_currency"
-CONVERSION = "conversion_rates"
-TRENDS = "revenue_trends"
-SEGMENTS = "user_segments"
-ANALYSES = (TOP_REVENUE, CONVERSION, TRENDS, SEGMENTS)
-
-TRENDS_TABLES = {"five_min": "analytics_revenue_trends", "hourly": "analytics_revenue_trends_hourly",
-                 "daily": "analytics_revenue_trends_daily", "usd": "analytics_revenue_trends_usd"}
 # (RevenueTrends field, time column, granularity in the USD table, period a ranged run rounds out to)
 TREND_SERIES = (("five_min", "window_start", "5min", None), ("hourly", "period_start", "hour", HOUR),
                 ("daily", "period_start", "day", DAY))
@@ -98,13 +92,13 @@ def _unrated(rows: pa.Table, usd_column: str) -> list[str]:
 
 def _top_revenue(revenue: DataFrame, rates: DataFrame) -> tuple[AnalysisResult, list[Replacement]]:
     rows = transforms.top_revenue_by_currency(revenue, rates).toArrow()
-    table = "analytics_top_revenue_by_currency"
+    table = TOP_REVENUE_TABLE
     return AnalysisResult({table: rows}, warnings=_unrated(rows, "total_revenue_usd")), [Replacement(table, rows)]
 
 
 def _conversion(funnel: DataFrame) -> tuple[AnalysisResult, list[Replacement]]:
     rows = transforms.conversion_rates(funnel).toArrow()
-    table = "analytics_conversion_rates"
+    table = CONVERSION_TABLE
     return AnalysisResult({table: rows}), [Replacement(table, rows)]
 
 
@@ -115,7 +109,7 @@ def _segments(orders: DataFrame, rates: DataFrame) -> tuple[AnalysisResult, list
         summary = transforms.segment_summary(segments).toArrow()
     finally:
         segments.unpersist()
-    tables = {"analytics_user_segments": users, "analytics_segment_summary": summary}
+    tables = {SEGMENTS_TABLE: users, SUMMARY_TABLE: summary}
     return AnalysisResult(tables), [Replacement(name, rows) for name, rows in tables.items()]
 
 
