@@ -5,6 +5,7 @@ import dagster as dg
 from eventflow_assets.orchestration.alerts import failure_alerts
 from eventflow_assets.orchestration.analytics_assets import analytics_assets, global_analytics_job, revenue_trends_job
 from eventflow_assets.orchestration.analytics_sensors import analytics_automation, finalized_windows
+from eventflow_assets.orchestration.catalog import catalogued
 from eventflow_assets.orchestration.checks import sink_checks
 from eventflow_assets.orchestration.producer import producer_job
 from eventflow_assets.orchestration.resources import EventFlowEndpoints, EventFlowPySpark
@@ -17,7 +18,7 @@ from eventflow_assets.orchestration.table_assets import currency_rates, table_as
 from eventflow_assets.orchestration.topic_assets import topic_assets
 
 defs = dg.Definitions(
-    assets=[*topic_assets, *table_assets, currency_rates, *analytics_assets],
+    assets=catalogued([*topic_assets, *table_assets, currency_rates, *analytics_assets]),  # owners, layer tags
     asset_checks=sink_checks,
     jobs=[streaming_job, producer_job, sink_checks_job, revenue_trends_job, global_analytics_job, retention_job],
     sensors=[streaming_supervisor, topic_observations, sink_table_materializations, finalized_windows,

@@ -1,48 +1,30 @@
-"""Materialization metadata from Arrow results: a preview table for the UI and plain numbers to plot."""
+"""Asset metadata: tables' column schemas (from the migrations) and row counts. The analytics
+tables' materialization metadata is computed by the Spark application (analytics/metadata.py)."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from decimal import Decimal
-
 import dagster as dg
-import pyarrow as pa
-import pyarrow.compute as pc
+import psycopg
+from psycopg import sql
 
-PREVIEW_ROWS = 20
-_TYPES = {"string": "string", "int64": "int", "bool": "bool"}
+from eventflow_assets.storage.columns import table_columns
+from eventflow_assets.storage.postgres import connect
 
-
-def _cell(value):
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
-    return value
-
-
-def _type(arrow_type: pa.DataType) -> str:
-    if pa.types.is_decimal(arrow_type) or pa.types.is_floating(arrow_type):
-        return "float"
-    if pa.types.is_timestamp(arrow_type):
-        return "timestamp"
-    return _TYPES.get(str(arrow_type), "string")
+def column_schema(table: str) -> dg.TableSchema:
+    """``dagster/column_schema`` of a PostgreSQL table: its columns, types, nullability, CHECK and DEFAULT
+    clauses and primary key as the migrations declare them (storage/columns.py)."""
+    declared = table_columns(table)
+    columns = [dg.TableColumn(c.name, c.type, description=c.description, constraints=dg.TableColumnConstraints(
+        nullable=c.nullable, unique=c.unique, other=list(c.other))) for c in declared.columns]
+    key = [f"PRIMARY KEY ({', '.join(declared.primary_key)})"] if declared.primary_key else []
+    return dg.TableSchema(columns=columns, constraints=dg.TableConstraints(other=key))
 
 
-def preview(rows: pa.Table, sort_by: list[tuple[str, str]], limit: int = PREVIEW_ROWS) -> dg.TableMetadataValue:
-    """The first ``limit`` rows of ``rows`` in ``sort_by`` order (pyarrow sort keys)."""
-    head = rows.sort_by(sort_by).slice(0, limit) if rows.num_rows else rows
-    schema = dg.TableSchema(columns=[dg.TableColumn(f.name, _type(f.type)) for f in rows.schema])
-    records = [dg.TableRecord({k: _cell(v) for k, v in row.items()}) for row in head.to_pylist()]
-    return dg.MetadataValue.table(records, schema=schema)
+def row_counts(postgres_url: str, tables: list[str]) -> dict[str, int]:
+    """``count(*)`` of each table, all in one snapshot: the ``dagster/row_count`` of its latest event."""
+    with connect(postgres_url, connect_timeout=5) as conn:
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        conn.execute("SET statement_timeout = '20s'")
+        return {t: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(t))).fetchone()[0]
+                for t in tables}
 
-
-def total(rows: pa.Table, column: str) -> float:
-    """Sum of a column as a float for plots (0.0 when empty or all NULL)."""
-    value = pc.sum(rows[column]).as_py() if rows.num_rows else None
-    return float(value) if value is not None else 0.0
-
-
-def count(rows: pa.Table, column: str) -> int:
-    value = pc.sum(rows[column]).as_py() if rows.num_rows else None
-    return int(value or 0)

@@ -36,7 +36,11 @@ Metadata of each event (the asset page's Metadata > Plots draws the numbers over
 - ``lag``: records waiting in Kafka as of each query's newest batch, summed over the queries;
 - ``batch_duration_s_avg`` / ``batch_duration_s_max``;
 - ``watermark`` (the lowest of the queries' newest watermarks: the table is complete up to it) and
-  ``watermark_delay_s`` (how far it trails the newest batch's time).
+  ``watermark_delay_s`` (how far it trails the newest batch's time);
+- ``dagster/row_count``: the table's rows when the sensor reports (``count(*)``, one snapshot for all);
+- ``table_size_bytes``: the table on disk when reported, indexes and TOAST included
+  (``pg_total_relation_size``). On the materializations because the size only grows when rows are
+  written (deleted rows' space is reused, not returned to the system), so each report catches it.
 """
 
 from __future__ import annotations
@@ -49,6 +53,8 @@ import dagster as dg
 import psycopg
 
 from eventflow_assets.errors import EventFlowError, first_line
+from eventflow_assets.orchestration.metadata import row_counts
+from eventflow_assets.orchestration.probes import table_sizes
 from eventflow_assets.orchestration.resources import EventFlowEndpoints
 from eventflow_assets.orchestration.table_assets import table_key
 from eventflow_assets.processing.queries import QUERY_TABLES
@@ -155,11 +161,27 @@ def table_summary(table: str, batches: list[dict], previous_until: datetime | No
     return metadata
 
 
-def summarize(batches: list[dict], previous_until: datetime | None) -> list[dg.AssetMaterialization]:
-    """One materialization per table that received rows in ``batches``, in TABLE_QUERIES' order."""
+def with_row_counts(context: dg.SensorEvaluationContext, postgres_url: str,
+                    events: list[dg.AssetMaterialization]) -> list[dg.AssetMaterialization]:
+    """``events`` with each table's ``dagster/row_count`` as of this report (the catalog's row count);
+    without it when the tables cannot be counted now (the report itself still stands)."""
+    try:
+        counts = row_counts(postgres_url, [e.asset_key.path[-1] for e in events])
+    except (EventFlowError, psycopg.Error) as exc:
+        context.log.warning(f"row counts left out: {first_line(exc)}")
+        return events
+    return [e.with_metadata({**e.metadata, "dagster/row_count": counts[e.asset_key.path[-1]]}) for e in events]
+
+
+def summarize(batches: list[dict], previous_until: datetime | None,
+              sizes: dict[str, int] | None = None) -> list[dg.AssetMaterialization]:
+    """One materialization per table that received rows in ``batches``, in TABLE_QUERIES' order;
+    with the table's ``sizes`` (bytes) when given."""
     events = []
     for table in TABLE_QUERIES:
         metadata = table_summary(table, batches, previous_until)
+        if metadata is not None and sizes and table in sizes:
+            metadata["table_size_bytes"] = dg.MetadataValue.int(sizes[table])
         if metadata is not None:
             mine = [b for b in batches if b["query_name"] in TABLE_QUERIES[table]]
             first, last = min(b["recorded_at"] for b in mine), max(b["recorded_at"] for b in mine)
@@ -175,7 +197,7 @@ def summarize(batches: list[dict], previous_until: datetime | None) -> list[dg.A
                        "every micro-batch, wherever the stream runs (streaming_job, jobs/streaming_app.py, its own "
                        "container, spark-submit): at most one per table per minute, summarizing the batches since "
                        "the last report (rows written and per second, batches, input, late and rejected rows, lag, "
-                       "batch duration, watermark and its delay).")
+                       "batch duration, watermark and its delay, the table's size on disk).")
 def sink_table_materializations(context: dg.SensorEvaluationContext, eventflow: EventFlowEndpoints):
     cursor = json.loads(context.cursor) if context.cursor else {}
     now = _clock()
@@ -186,7 +208,8 @@ def sink_table_materializations(context: dg.SensorEvaluationContext, eventflow: 
     since = None if previous_until is None else datetime.fromtimestamp(
         previous_until.timestamp() - RESCAN_S, tz=timezone.utc)
     try:
-        rows = read_batches(eventflow.endpoints().postgres_url, since)
+        url = eventflow.endpoints().postgres_url
+        rows = read_batches(url, since)
     except (EventFlowError, psycopg.Error) as exc:
         return dg.SkipReason(f"cannot read stream_progress: {first_line(exc)}")
     batches = new_batches(rows, cursor.get("batches", {}))
@@ -194,11 +217,16 @@ def sink_table_materializations(context: dg.SensorEvaluationContext, eventflow: 
         where = (f"since {_fmt(previous_until)}" if previous_until
                  else f"in the last {FIRST_LOOKBACK_S // 60} minutes (has the stream run?)")
         return dg.SkipReason(f"no new micro-batch recorded in stream_progress {where}")
-    events = summarize(batches, previous_until)
+    try:
+        sizes = table_sizes(eventflow.endpoints().postgres_url, TABLE_QUERIES)
+    except (EventFlowError, psycopg.Error) as exc:
+        context.log.warning(f"no table sizes: {first_line(exc)}")
+        sizes = None
+    events = summarize(batches, previous_until, sizes)
     until = max([b["recorded_at"] for b in batches] + ([previous_until] if previous_until else []))
     new_cursor = {"until": _iso(until), "batches": advance(cursor.get("batches", {}), batches),
                   "reported_at": now if events else cursor.get("reported_at")}
     if not events:
         return dg.SensorResult(skip_reason=f"{len(batches)} new micro-batches wrote no rows to the sink tables",
                                cursor=json.dumps(new_cursor))
-    return dg.SensorResult(asset_events=events, cursor=json.dumps(new_cursor))
+    return dg.SensorResult(asset_events=with_row_counts(context, url, events), cursor=json.dumps(new_cursor))

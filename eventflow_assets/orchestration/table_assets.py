@@ -12,6 +12,7 @@ import dagster as dg
 from eventflow_assets.dashboard.sections import table_link
 from eventflow_assets.ingestion.events import ORDERS, PRODUCT_VIEW, TOPIC_NAMES
 from eventflow_assets.orchestration.groups import STORAGE
+from eventflow_assets.orchestration.metadata import column_schema
 from eventflow_assets.storage.tables import FUNNEL, ORDERS_RAW, REJECTED, REVENUE
 
 
@@ -20,9 +21,11 @@ def table_key(table: str) -> dg.AssetKey:
 
 
 def table_metadata(table: str) -> dict:
-    """A table asset's definition metadata: its name, and the dashboard section that shows it."""
+    """A table asset's definition metadata: its name, its columns (from the migrations), and the dashboard
+    section that shows it."""
     link = table_link(table)
-    return {"dagster/table_name": table, **({"dashboard": dg.MetadataValue.url(link)} if link else {})}
+    return {"dagster/table_name": table, "dagster/column_schema": column_schema(table),
+            **({"dashboard": dg.MetadataValue.url(link)} if link else {})}
 
 
 def _topic(name: str) -> dg.AssetKey:
@@ -52,6 +55,6 @@ table_assets = [
 # Reference data, seeded by migration 0001; the analyses add amounts across currencies with it.
 CURRENCY_RATES = "currency_rates"
 currency_rates = dg.AssetSpec(
-    table_key(CURRENCY_RATES), group_name=STORAGE, kinds={"postgres"}, metadata={"dagster/table_name": CURRENCY_RATES},
+    table_key(CURRENCY_RATES), group_name=STORAGE, kinds={"postgres"}, metadata=table_metadata(CURRENCY_RATES),
     description="PostgreSQL table `currency_rates`: the USD rate of each currency (seeded by the schema "
                 "migrations), used wherever amounts in different currencies are added up.")

@@ -68,6 +68,13 @@ def batch(db, query, batch_id, at, *, checkpoint="ck-a", tables=None, input_rows
                      "AND batch_id = %s", (at, query, checkpoint, batch_id))
 
 
+def table_sizes(url) -> dict[str, int]:
+    """Each sink table's pg_total_relation_size, as the test reads it."""
+    with psycopg.connect(url) as conn:
+        return {t: conn.execute("SELECT pg_total_relation_size(%s::regclass)", (t,)).fetchone()[0]
+                for t in (RAW, REVENUE, FUNNEL, REJECTED)}
+
+
 def evaluate(instance, monkeypatch, cursor=None, clock=CLOCK):
     monkeypatch.setattr(stream_assets, "_clock", lambda: clock)
     context = dg.build_sensor_context(instance=instance, cursor=cursor, sensor_name="sink_table_materializations",
@@ -110,23 +117,28 @@ def test_cursor_transitions_new_batches_the_minute_bound_and_a_new_checkpoint(db
 
     # New batches: one materialization per table that received rows, over every batch of its queries.
     first = evaluate(instance, monkeypatch)
+    size = table_sizes(db[0])  # empty tables: their indexes' first pages
     start = (t[50] - timedelta(seconds=2)).timestamp()  # the earliest batch's start (first report)
     orders_only = {"batches": 2, "batches_with_rows": 2, "input_rows": 15, "late_rows": 1, "rejected_rows": 2,
                    "lag": 3, "batch_duration_s_avg": 1.5, "batch_duration_s_max": 2.0,
                    "period_s": t[40].timestamp() - start, "watermark": w2.timestamp(),
-                   "watermark_delay_s": (t[40] - w2).total_seconds(), "queries": "orders 0-1"}
+                   "watermark_delay_s": (t[40] - w2).total_seconds(), "queries": "orders 0-1",
+                   "dagster/row_count": 0}  # the ledger rows alone: the tables hold no rows
     assert reported(first) == {
-        RAW: {**orders_only, "rows_written": 13, "rows_per_s": round(13 / 12, 3)},
-        REVENUE: {**orders_only, "rows_written": 5, "rows_per_s": round(5 / 12, 3)},
+        RAW: {**orders_only, "rows_written": 13, "rows_per_s": round(13 / 12, 3), "table_size_bytes": size[RAW]},
+        REVENUE: {**orders_only, "rows_written": 5, "rows_per_s": round(5 / 12, 3),
+                  "table_size_bytes": size[REVENUE]},
         FUNNEL: {"rows_written": 16, "rows_per_s": round(16 / 12, 3), "period_s": 12.0, "batches": 3,
                  "batches_with_rows": 3, "input_rows": 35, "late_rows": 1, "rejected_rows": 2, "lag": 7,
                  "batch_duration_s_avg": 2.0, "batch_duration_s_max": 3.0, "watermark": w3.timestamp(),
-                 "watermark_delay_s": (t[40] - w3).total_seconds(), "queries": "orders 0-1, product-view 0"},
+                 "watermark_delay_s": (t[40] - w3).total_seconds(), "queries": "orders 0-1, product-view 0",
+                 "dagster/row_count": 0, "table_size_bytes": size[FUNNEL]},
         REJECTED: {"rows_written": 2, "rows_per_s": round(2 / 17, 3), "period_s": 17.0, "batches": 4,
                    "batches_with_rows": 1, "input_rows": 39, "late_rows": 1, "rejected_rows": 2, "lag": 7,
                    "batch_duration_s_avg": 1.625, "batch_duration_s_max": 3.0, "watermark": w3.timestamp(),
                    "watermark_delay_s": (t[35] - w3).total_seconds(),
-                   "queries": "orders 0-1, product-view 0, user-events 0"},
+                   "queries": "orders 0-1, product-view 0, user-events 0", "dagster/row_count": 0,
+                   "table_size_bytes": size[REJECTED]},
     }
     assert first.asset_events[0].description == (
         f"13 rows from 2 micro-batches recorded {t[50]:%Y-%m-%d %H:%M:%S} UTC to {t[40]:%Y-%m-%d %H:%M:%S} UTC "
@@ -163,7 +175,7 @@ def test_cursor_transitions_new_batches_the_minute_bound_and_a_new_checkpoint(db
         "rows_written": 6, "period_s": 15.0, "rows_per_s": 0.4, "batches": 1, "batches_with_rows": 1,
         "input_rows": 6, "late_rows": 0, "rejected_rows": 0, "lag": 0, "batch_duration_s_avg": 1.0,
         "batch_duration_s_max": 1.0, "watermark": w2.timestamp(), "watermark_delay_s": (t[20] - w2).total_seconds(),
-        "queries": "orders 2"}}
+        "queries": "orders 2", "dagster/row_count": 0, "table_size_bytes": size[RAW]}}
     assert json.loads(later.cursor)["reported_at"] == CLOCK + 60
 
     # A new checkpoint (new query id): its batch ids restart at 0 and are new. The old checkpoint's
@@ -201,6 +213,10 @@ def test_a_stream_run_outside_dagster_is_reported_exactly(spark, kafka_broker, p
     monkeypatch.setenv("EVENTFLOW_POSTGRES_URL", pg_url)
     monkeypatch.setenv("EVENTFLOW_KAFKA_BOOTSTRAP_SERVERS", kafka_broker.bootstrap_servers)
     apply_schema(pg_url)
+    with psycopg.connect(pg_url) as conn:  # no vacuum between the sensor's size read and the test's
+        for table in (RAW, REVENUE, FUNNEL, REJECTED):
+            conn.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = off)")
+    empty = table_sizes(pg_url)
     cfg = {"bootstrap.servers": kafka_broker.bootstrap_servers}
     provision_topics(cfg)
     gen = EventGenerator(seed=43, clock=ticking_clock(T0, 0.2), anomalies=Anomalies(malformed=0.05))
@@ -217,6 +233,14 @@ def test_a_stream_run_outside_dagster_is_reported_exactly(spark, kafka_broker, p
     # Every (window, user) row of the funnel was written once by each query that counted into it.
     assert got[FUNNEL]["rows_written"] == (sum(1 for views, _ in expected["funnel"].values() if views)
                                            + sum(1 for _, n in expected["funnel"].values() if n))
+    # The catalog's row count: what each table holds when the sensor reports.
+    assert {t: m["dagster/row_count"] for t, m in got.items()} == {
+        RAW: len(expected["orders_raw"]), REVENUE: len(expected["revenue"]), FUNNEL: len(expected["funnel"]),
+        REJECTED: len(expected["rejected"])}
+    # Each table's size on disk when reported, as PostgreSQL reports it.
+    sizes = table_sizes(pg_url)
+    assert {t: m["table_size_bytes"] for t, m in got.items()} == sizes
+    assert all(sizes[t] > empty[t] for t in sizes)  # every table received rows
     orders = [r for r in records if r.topic() == "orders"]
     assert got[RAW]["input_rows"] == len(orders)
     assert got[RAW]["rejected_rows"] == sum(1 for r in orders if contract_violation("orders", r.value()))
