@@ -7,6 +7,7 @@ from eventflow_assets.orchestration.analytics_assets import analytics_assets, gl
 from eventflow_assets.orchestration.analytics_sensors import analytics_automation, finalized_windows
 from eventflow_assets.orchestration.catalog import catalogued
 from eventflow_assets.orchestration.checks import sink_checks
+from eventflow_assets.orchestration.database import postgres_observations, postgres_server
 from eventflow_assets.orchestration.producer import producer_job
 from eventflow_assets.orchestration.resources import EventFlowEndpoints, EventFlowPySpark
 from eventflow_assets.orchestration.retention import retention_job, retention_schedule
@@ -18,11 +19,12 @@ from eventflow_assets.orchestration.table_assets import currency_rates, table_as
 from eventflow_assets.orchestration.topic_assets import topic_assets
 
 defs = dg.Definitions(
-    assets=catalogued([*topic_assets, *table_assets, currency_rates, *analytics_assets]),  # owners, layer tags
+    # owners, layer tags
+    assets=catalogued([*topic_assets, *table_assets, currency_rates, postgres_server, *analytics_assets]),
     asset_checks=sink_checks,
     jobs=[streaming_job, producer_job, sink_checks_job, revenue_trends_job, global_analytics_job, retention_job],
     sensors=[streaming_supervisor, topic_observations, sink_table_materializations, finalized_windows,
-             analytics_automation, failure_alerts],
+             analytics_automation, failure_alerts, postgres_observations],
     schedules=[sink_checks_schedule, retention_schedule],
     # Each setting whose EVENTFLOW_* variable is set is bound to it (shown by name, read at run time);
     # the others keep their defaults (the local stack). streaming_job's session is named eventflow-streaming.

@@ -11,6 +11,7 @@ TABLES = ("orders_raw", "revenue_by_currency_5min", "conversion_funnel_5min", "r
 TOPIC_KEYS = {dg.AssetKey(["kafka", t]) for t in TOPICS}
 TABLE_KEYS = {dg.AssetKey(["postgres", t]) for t in TABLES}
 RATES_KEY = dg.AssetKey(["postgres", "currency_rates"])
+SERVER_KEY = dg.AssetKey(["postgres_server"])  # observed by postgres_observations
 TREND_TABLES = ("analytics_revenue_trends", "analytics_revenue_trends_hourly", "analytics_revenue_trends_daily",
                 "analytics_revenue_trends_usd")
 GLOBAL_TABLES = ("analytics_top_revenue_by_currency", "analytics_conversion_rates", "analytics_user_segments",
@@ -25,13 +26,13 @@ def _key(table: str) -> dg.AssetKey:
 def test_definitions_hold_exactly_the_documented_objects():
     repo = defs.get_repository_def()
     graph = repo.asset_graph
-    assert set(graph.get_all_asset_keys()) == TOPIC_KEYS | TABLE_KEYS | {RATES_KEY} | ANALYTICS_KEYS
+    assert set(graph.get_all_asset_keys()) == TOPIC_KEYS | TABLE_KEYS | {RATES_KEY, SERVER_KEY} | ANALYTICS_KEYS
     assert {j.name for j in repo.get_all_jobs() if not j.name.startswith("__")} == {
         "streaming_job", "producer_job", "sink_checks_job", "revenue_trends_job", "global_analytics_job",
         "retention_job"}
     assert {s.name for s in repo.sensor_defs} == {"streaming_supervisor", "topic_observations",
                                                   "sink_table_materializations", "finalized_windows",
-                                                  "analytics_automation", "failure_alerts"}
+                                                  "analytics_automation", "failure_alerts", "postgres_observations"}
     assert {s.name for s in repo.schedule_defs} == {"sink_checks_schedule", "retention_schedule"}
     assert set(graph.asset_check_keys) == {
         dg.AssetCheckKey(_key("revenue_by_currency_5min"), "agrees_with_orders_raw"),
@@ -61,8 +62,8 @@ def test_lineage_groups_and_automation():
         _key("analytics_user_segments"): {_key("orders_raw"), RATES_KEY},
         _key("analytics_segment_summary"): {_key("analytics_user_segments")},
     }
-    assert {k: graph.get(k).group_name for k in TOPIC_KEYS | TABLE_KEYS | {RATES_KEY} | ANALYTICS_KEYS} == {
-        **{k: "ingestion" for k in TOPIC_KEYS}, **{k: "storage" for k in TABLE_KEYS | {RATES_KEY}},
+    assert {k: graph.get(k).group_name for k in TOPIC_KEYS | TABLE_KEYS | {RATES_KEY, SERVER_KEY} | ANALYTICS_KEYS} == {
+        **{k: "ingestion" for k in TOPIC_KEYS}, **{k: "storage" for k in TABLE_KEYS | {RATES_KEY, SERVER_KEY}},
         **{k: "analytics" for k in ANALYTICS_KEYS}}
     # Trends are partitioned by UTC day (today's included), the global analyses are not.
     assert {k for k in ANALYTICS_KEYS if graph.get(k).partitions_def is not None} == {
@@ -90,7 +91,8 @@ def test_lineage_groups_and_automation():
     # Every analytics asset, and nothing else, is in the pool the instance limits to one run
     # (its default limit would hold back any other pool too).
     assert {k: graph.get(k).pools for k in graph.get_all_asset_keys()} == {
-        k: ({"eventflow_spark_batch"} if k in ANALYTICS_KEYS else (None if k in TABLE_KEYS | {RATES_KEY} else set()))
+        k: ({"eventflow_spark_batch"} if k in ANALYTICS_KEYS
+            else (None if k in TABLE_KEYS | {RATES_KEY, SERVER_KEY} else set()))
         for k in graph.get_all_asset_keys()}
     pooled = {(node.name, node.definition.pool) for job in repo.get_all_jobs() for node in job.graph.nodes
               if node.definition.pool}
