@@ -1,6 +1,6 @@
 """End to end: events stream in through the real streaming_job, the watermark passes windows, the
-finalized_windows sensor requests them, and the runs materialize exactly those partitions with the
-rows computed here from the produced records. Then the global analyses run as Dagster assets.
+finalized_windows sensor requests their day, and the runs write exactly the final windows' rows
+computed here from the produced records. Then the global analyses run as Dagster assets.
 
 Real broker, real PostgreSQL, the session's SparkSession (through dagster-pyspark).
 """
@@ -15,9 +15,8 @@ from eventflow_assets.definitions import defs
 from eventflow_assets.ingestion.generator import Anomalies, EventGenerator
 from eventflow_assets.ingestion.producer import produce
 from eventflow_assets.ingestion.topics import provision_topics
-from eventflow_assets.orchestration.analytics_sensors import (RANGE_END_TAG, RANGE_START_TAG, SINGLE_WINDOW_RUNS,
-                                                               finalized_windows)
-from eventflow_assets.orchestration.windows import five_minute_windows
+from eventflow_assets.orchestration.analytics_sensors import RANGE_END_TAG, RANGE_START_TAG, finalized_windows
+from eventflow_assets.orchestration.windows import trend_days
 from eventflow_assets.orchestration.resources import EventFlowEndpoints
 from eventflow_assets_tests.analytics import dataset
 from eventflow_assets_tests.analytics.conftest import loaded_url, table_rows  # noqa: F401 - fixture
@@ -28,14 +27,11 @@ from eventflow_assets_tests.processing.test_streaming import ticking_clock
 
 UTC = timezone.utc
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)  # in the past, after the first partition
+DAY = "2026-11-20"
 WINDOW = timedelta(minutes=5)
 TRENDS = ("analytics_revenue_trends", "analytics_revenue_trends_hourly", "analytics_revenue_trends_daily",
           "analytics_revenue_trends_usd")
 FIVE_MIN_KEY = dg.AssetKey(["postgres", "analytics_revenue_trends"])
-
-
-def key(window: datetime) -> str:
-    return window.strftime("%Y-%m-%d-%H:%M")
 
 
 def stream(cfg: dict, seed: int, start: datetime, count: int, step: float) -> None:
@@ -81,6 +77,7 @@ def test_finalized_windows_are_materialized_once_with_exact_rows(spark, eventflo
         cursor, run_keys, materialized = None, [], []
 
         def tick() -> list[str]:
+            """The days the sensor's requests materialized, running each request as the daemon would."""
             nonlocal cursor
             context = dg.build_sensor_context(instance=instance, cursor=cursor, sensor_name="finalized_windows",
                                               resources={"eventflow": EventFlowEndpoints()})
@@ -94,7 +91,7 @@ def test_finalized_windows_are_materialized_once_with_exact_rows(spark, eventflo
                                                     tags={**request.tags, "dagster/run_key": request.run_key})
                 assert run.success
                 run_keys.append(request.run_key)
-                covered += [request.partition_key] if request.partition_key else five_minute_windows.get_partition_keys_in_range(
+                covered += [request.partition_key] if request.partition_key else trend_days.get_partition_keys_in_range(
                     dg.PartitionKeyRange(request.tags[RANGE_START_TAG], request.tags[RANGE_END_TAG]))
             materialized.extend(covered)
             return covered
@@ -108,14 +105,14 @@ def test_finalized_windows_are_materialized_once_with_exact_rows(spark, eventflo
         assert revenue_watermark(pg_url) == watermark
         first_window = min(window_start(event_time(o)) for o in orders)
         final = [first_window + i * WINDOW for i in range((window_start(watermark) - first_window) // WINDOW)]
-        assert 2 <= len(final) <= SINGLE_WINDOW_RUNS  # a run per window
-        assert tick() == [key(w) for w in final]
+        assert len(final) >= 2
+        assert tick() == [DAY]  # one run for the day's windows that became final
         assert tick() == []  # nothing twice
         revenue = expected_tables(records)["revenue"]
         assert {t: table_rows(pg_url, t) for t in TRENDS} == expected_trend_rows(revenue, final)
 
         # 2. Events from 10:40: the watermark jumps past the windows up to 10:30, including the
-        # empty ones between the bursts: they finalize late, all at once, each once.
+        # empty ones between the bursts: they finalize late, all at once, and the day runs again.
         stream(cfg, 2, T0 + timedelta(minutes=40), count=300, step=1.0)
         records = read_all(kafka_broker.bootstrap_servers, TOPICS)
         watermark = max(event_time(o) for o in valid_orders(records)) - timedelta(minutes=10)
@@ -125,32 +122,30 @@ def test_finalized_windows_are_materialized_once_with_exact_rows(spark, eventflo
         revenue = expected_tables(records)["revenue"]
         empty = [w for w in later if not any(k[0] == w for k in revenue)]
         assert empty, "the gap between the bursts has windows without orders"
-        assert len(later) > SINGLE_WINDOW_RUNS  # one ranged run
-        assert tick() == [key(w) for w in later]
+        assert tick() == [DAY]
         assert tick() == []
 
         final += later
         assert {t: table_rows(pg_url, t) for t in TRENDS} == expected_trend_rows(revenue, final)
-        assert instance.get_materialized_partitions(FIVE_MIN_KEY) == {key(w) for w in final}
-        assert sorted(materialized) == [key(w) for w in final]
-        assert len(run_keys) == len(set(run_keys)) == len(final) - len(later) + 1
+        assert instance.get_materialized_partitions(FIVE_MIN_KEY) == {DAY}
+        assert materialized == [DAY, DAY]
+        assert len(run_keys) == len(set(run_keys)) == 2
 
-        # Each materialization says what its run wrote, in numbers a plot can use: one window,
-        # or for the ranged run (which the empty window was part of) the whole range.
-        for w, span, prefix in ((final[0], [final[0]], ""), (empty[0], later, "range_")):
-            found = instance.fetch_materializations(
-                dg.AssetRecordsFilter(asset_key=FIVE_MIN_KEY, asset_partitions=[key(w)]), limit=10).records
-            assert len(found) == 1
-            meta = {k: v.value for k, v in found[0].asset_materialization.metadata.items()}
-            rows = [(c, total, n) for (start, c, _), (total, n, _) in revenue.items() if start in span]
+        # Each materialization says what its run wrote: the day's windows final at the time, from
+        # midnight (the empty windows before the data included), newest first.
+        midnight = T0.replace(hour=0)
+        found = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=FIVE_MIN_KEY, asset_partitions=[DAY]), limit=10).records
+        assert len(found) == 2
+        for record, through in zip(found, (later[-1] + WINDOW, final[len(final) - len(later) - 1] + WINDOW)):
+            meta = {k: v.value for k, v in record.asset_materialization.metadata.items()}
+            rows = [(c, total, n) for (start, c, _), (total, n, _) in revenue.items() if start < through]
             assert (meta["window_start"], meta["window_end"], meta["windows"]) == (
-                span[0].isoformat(), (span[-1] + WINDOW).isoformat(), len(span))
+                midnight.isoformat(), through.isoformat(), (through - midnight) // WINDOW)
             assert meta["dagster/row_count"] == len(rows)
-            assert meta[f"{prefix}orders"] == sum(n for _, _, n in rows)
+            assert meta["range_orders"] == sum(n for _, _, n in rows)
             expected_usd = sum((dataset.money(total * dataset.RATES[c]) for c, total, _ in rows), Decimal(0))
-            assert meta[f"{prefix}revenue_usd"] == float(expected_usd)
-            # A ranged run's totals are not per-window numbers: a plot of orders never sees them.
-            assert ("orders" in meta) == (len(span) == 1)
+            assert meta["range_revenue_usd"] == float(expected_usd)
             assert len(meta["preview"].records) == min(len(rows), 20)
 
 
@@ -195,18 +190,30 @@ def test_global_analytics_job_materializes_the_global_tables(spark, eventflow_en
     assert meta["analytics_user_segments"]["users"] == len(users)
 
 
-def test_a_backfill_of_a_range_is_one_run_that_materializes_every_window(spark, loaded_url, tmp_path, monkeypatch):
-    """What the UI's backfill of a range launches (single-run backfill policy), on the hand-built dataset."""
+def test_a_backfill_of_a_range_is_one_run_that_materializes_every_day(spark, loaded_url, tmp_path, monkeypatch):
+    """What the UI's backfill of a range launches (single-run backfill policy), on the hand-built dataset
+    (2026-11-23 23:55 to 2026-11-24 01:15): nothing before a window is final, then every day at once."""
     monkeypatch.setenv("EVENTFLOW_POSTGRES_URL", loaded_url)
     monkeypatch.setenv("EVENTFLOW_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9")  # never contacted
     monkeypatch.setenv("EVENTFLOW_HOME", str(tmp_path))
-    first, last = dataset.ts("2026-11-23 23:55"), dataset.ts("2026-11-24 01:15")
+    days = {"dagster/asset_partition_range_start": "2026-11-23", "dagster/asset_partition_range_end": "2026-11-24"}
+    job = defs.resolve_job_def("revenue_trends_job")
     with dg.instance_for_test() as instance:
-        result = defs.resolve_job_def("revenue_trends_job").execute_in_process(instance=instance, tags={
-            "dagster/asset_partition_range_start": key(first), "dagster/asset_partition_range_end": key(last)})
-        assert result.success
-        windows = {key(first + i * WINDOW) for i in range((last - first) // WINDOW + 1)}
-        assert len(windows) == 17
+        # No order streamed: no window is final, the run fails saying so and writes nothing.
+        result = job.execute_in_process(instance=instance, tags=days, raise_on_error=False)
+        assert not result.success
+        (failure,) = [e for e in result.all_events if e.is_step_failure]
+        assert failure.step_failure_data.error.message == (
+            "dagster._core.definitions.events.Failure: no 5-minute window from 2026-11-23 00:00 to 2026-11-25 00:00 "
+            "UTC is final yet: the orders query's watermark is not set (no order streamed)\n")
+        assert {t: table_rows(loaded_url, t) for t in TRENDS} == {t: set() for t in TRENDS}
+
+        with psycopg.connect(loaded_url) as conn:  # the stream's watermark, past the data
+            conn.execute("""INSERT INTO stream_progress (query_name, checkpoint_id, batch_id, recorded_at, watermark,
+                                                         input_rows, output_rows, late_rows, rejected_rows, duration_ms)
+                            VALUES ('orders', 'c1', 1, now(), '2026-11-24 01:27:00+00', 0, 0, 0, 0, 1)""")
+        assert job.execute_in_process(instance=instance, tags=days).success
         for table in TRENDS:
-            assert instance.get_materialized_partitions(dg.AssetKey(["postgres", table])) == windows
+            assert instance.get_materialized_partitions(dg.AssetKey(["postgres", table])) == {"2026-11-23",
+                                                                                             "2026-11-24"}
     assert {t: table_rows(loaded_url, t) for t in TRENDS} == dataset.expected_trends()
