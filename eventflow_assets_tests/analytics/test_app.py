@@ -73,3 +73,16 @@ def test_end_to_end_writes_the_tables_and_prints_the_four_analyses(loaded_url, t
     assert [line.split() for line in segments.splitlines()[3:7]] == [
         ["VIP", "2", "4", "2041.51", "1020.76"], ["Premium", "4", "5", "3100.01", "775.00"],
         ["Regular", "2", "5", "537.15", "268.58"], ["New", "2", "2", "525.39", "262.70"]]
+
+
+def test_analysis_option_runs_only_the_named_analyses(loaded_url, tmp_path):
+    """What each Dagster analytics step passes; without Dagster around it is the plain command."""
+    done = run_app(tmp_path, "--analysis", "conversion_rates", "--analysis", "user_segments", postgres_url=loaded_url)
+    assert done.returncode == 0, done.stderr[-3000:]
+    expected = expected_tables()
+    written = {"analytics_conversion_rates", "analytics_user_segments", "analytics_segment_summary"}
+    assert {t: table_rows(loaded_url, t) for t in ANALYTICS_TABLES} == {
+        t: expected[t] if t in written else set() for t in ANALYTICS_TABLES}
+    assert [line for line in done.stdout.splitlines() if line.startswith("=== ")] == [
+        "=== Conversion rates ===", "=== User segments ==="]
+    assert "dagster" not in done.stderr.lower()  # no Pipes warning when Dagster did not launch it
