@@ -15,11 +15,13 @@ from datetime import datetime, timezone
 import dagster as dg
 
 from eventflow_assets.orchestration.analytics_assets import global_analytics_job, revenue_trends_job
+from eventflow_assets.orchestration.analytics_sensors import AUTOMATION_SENSOR
 from eventflow_assets.orchestration.streaming import streaming_job
 
 ALERT_VAR = "EVENTFLOW_ALERT_WEBHOOK"
 FAILURE_ALERTS = "failure_alerts"
 POST_TIMEOUT_S = 5.0
+ALERTED_JOBS = {job.name for job in (streaming_job, revenue_trends_job, global_analytics_job)}
 
 
 def alert_payload(run: dg.DagsterRun, message: str | None, failed_at: datetime) -> dict:
@@ -38,11 +40,19 @@ def post_alert(url: str, payload: dict) -> int:
         return response.status
 
 
-@dg.run_failure_sensor(name=FAILURE_ALERTS, monitored_jobs=[streaming_job, revenue_trends_job, global_analytics_job],
-                       default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=30,
+def alerted(run: dg.DagsterRun) -> bool:
+    """A run of the stream's or the analytics' jobs, or one the global analyses' automation launched
+    (those run Dagster's implicit asset job, so their job name does not tell)."""
+    return run.job_name in ALERTED_JOBS or run.tags.get("dagster/sensor_name") == AUTOMATION_SENSOR
+
+
+# Every job of the code location is watched, and alerted() keeps the ones above.
+@dg.run_failure_sensor(name=FAILURE_ALERTS, default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=30,
                        description=f"Logs each failed run of the stream or the analytics and posts it to "
                                    f"{ALERT_VAR} when that is set.")
 def failure_alerts(context: dg.RunFailureSensorContext) -> None:
+    if not alerted(context.dagster_run):
+        return
     payload = alert_payload(context.dagster_run, context.failure_event.message, datetime.now(timezone.utc))
     context.log.warning(f"{payload['job']} run {payload['run_id']} failed: {payload['error']}")
     url = os.environ.get(ALERT_VAR)

@@ -37,7 +37,7 @@ def webhook():
 
 
 def _failed_run(instance, job_name: str, tags=None):
-    job = defs.resolve_job_def(job_name)
+    job = defs.resolve_implicit_global_asset_job_def() if job_name == "__ASSET_JOB" else defs.resolve_job_def(job_name)
     run = instance.create_run_for_job(job_def=job, tags=tags or {})
     instance.report_run_failed(run, message="boom: streaming query orders_raw failed\nstack trace line")
     run = instance.get_run_by_id(run.run_id)
@@ -64,6 +64,19 @@ def test_a_failed_stream_run_is_posted(webhook, monkeypatch):
     assert abs((datetime.now(timezone.utc) - failed_at).total_seconds()) < 60
     assert body == {"event": "eventflow_run_failed", "job": "streaming_job", "run_id": run.run_id,
                     "error": "boom: streaming query orders_raw failed", "launched_by": "streaming_supervisor"}
+
+
+def test_a_failed_automated_refresh_is_posted_and_other_jobs_are_not(webhook, monkeypatch):
+    url, received = webhook
+    monkeypatch.setenv(ALERT_VAR, url)
+    with dg.instance_for_test() as instance:
+        # The global analyses' runs, launched by their automation condition, run the implicit asset job.
+        run, event = _failed_run(instance, "__ASSET_JOB", {"dagster/sensor_name": "analytics_automation"})
+        _evaluate(instance, run, event)
+        for job in ("producer_job", "sink_checks_job"):
+            _evaluate(instance, *_failed_run(instance, job))
+    assert [(body["job"], body["run_id"], body["launched_by"]) for _, _, body in received] == [
+        ("__ASSET_JOB", run.run_id, "analytics_automation")]
 
 
 def test_without_the_variable_nothing_is_posted(webhook, monkeypatch):
