@@ -23,7 +23,8 @@ LOCATION = "eventflow_assets.definitions"
 GRAPH_SIZE = "1600,2400"  # the storage group with its analytics neighbours, all in view
 # The numbers of a sink table's materialization (sink_table_materializations), one plot each.
 PLOTTED = ("rows_written", "rows_per_s", "period_s", "batches", "batches_with_rows", "input_rows", "late_rows",
-           "rejected_rows", "lag", "batch_duration_s_avg", "batch_duration_s_max", "watermark_delay_s")
+           "rejected_rows", "lag", "batch_duration_s_avg", "batch_duration_s_max", "watermark_delay_s",
+           "table_size_bytes", "dagster/row_count")
 
 
 def chromium() -> str:
@@ -178,3 +179,44 @@ def test_a_sink_table_plots_what_the_stream_assets_sensor_reported(webserver, tm
         finally:
             browser.close()
     assert (tmp_path / "plots.png").stat().st_size > 10_000
+
+
+def test_the_postgres_server_plots_its_observations(webserver, tmp_path, pg_url, monkeypatch):
+    """Observations (not materializations) are drawn too: two of postgres_observations' reports on
+    postgres_server, stored as the daemon stores them, one plot per number."""
+    import dagster as dg
+    from playwright.sync_api import sync_playwright
+
+    from eventflow_assets.orchestration.database import postgres_observations
+    from eventflow_assets.orchestration.resources import EventFlowEndpoints
+
+    for var in ("EVENTFLOW_HOME", "EVENTFLOW_POSTGRES_URL", "EVENTFLOW_KAFKA_BOOTSTRAP_SERVERS"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("EVENTFLOW_POSTGRES_URL", pg_url)  # the instance's own database: any will do
+    monkeypatch.setenv("EVENTFLOW_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9")
+    for var, value in instance_env(tmp_path / "dagster", pg_url).items():
+        monkeypatch.setenv(var, value)
+    instance = dg.DagsterInstance.from_config(str(tmp_path / "dagster"))
+    for _ in range(2):
+        result = postgres_observations(dg.build_sensor_context(resources={"eventflow": EventFlowEndpoints()}))
+        for event in result.asset_events:
+            instance.report_runless_asset_event(event)
+    plotted = sorted(result.asset_events[0].metadata)
+    instance.dispose()
+    assert plotted == sorted(("connections", "connections_this_database", "connections_active", "max_connections",
+                              "superuser_reserved_connections", "database_size_bytes", "connections_used_share"))
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 2400})
+            page.goto(f"{webserver}/assets/postgres_server", timeout=120_000)
+            page.get_by_text("max_connections", exact=True).first.wait_for(timeout=60_000)
+            page.get_by_text("Plots", exact=True).click(timeout=60_000)
+            page.locator("canvas").nth(len(plotted) - 1).wait_for(timeout=60_000)
+            assert page.locator("canvas").count() == len(plotted)
+            for label in plotted:
+                assert page.get_by_text(label, exact=True).count() == 1, label
+        finally:
+            browser.close()
