@@ -83,9 +83,10 @@ def _trends(tables: dict[str, pa.Table], window_range) -> dict[str, dict]:
         windows = (end - start) // WINDOW
         span = {"window_start": _typed("text", start.isoformat()), "window_end": _typed("text", end.isoformat()),
                 "windows": _int(windows)}
-        # A ranged run (backlog, backfill) records the same metadata on every partition it covers:
-        # its totals are named range_* so a per-window plot of orders / revenue_usd never shows them.
-        prefix = "" if windows == 1 else "range_"
+        # A run of one day (one partition) totals that day's final windows; a run over several days
+        # (backlog, backfill) records the same metadata on every day it covers: its totals are named
+        # range_* so a per-day plot of orders / revenue_usd never shows them.
+        prefix = "" if start.date() == (end - WINDOW).date() else "range_"
     five, usd = tables[_FIVE_MIN], tables[_USD]
     five_usd = usd.filter(pc.equal(usd["granularity"], "5min"))
     periods = [("period_start", "ascending"), ("currency", "ascending")]

@@ -143,9 +143,10 @@ def test_finalized_windows_are_materialized_once_with_exact_rows(spark, eventflo
             assert (meta["window_start"], meta["window_end"], meta["windows"]) == (
                 midnight.isoformat(), through.isoformat(), (through - midnight) // WINDOW)
             assert meta["dagster/row_count"] == len(rows)
-            assert meta["range_orders"] == sum(n for _, _, n in rows)
+            assert meta["orders"] == sum(n for _, _, n in rows)
             expected_usd = sum((dataset.money(total * dataset.RATES[c]) for c, total, _ in rows), Decimal(0))
-            assert meta["range_revenue_usd"] == float(expected_usd)
+            assert meta["revenue_usd"] == float(expected_usd)
+            assert "range_orders" not in meta  # one day's totals: a per-day plot can use them
             assert len(meta["preview"].records) == min(len(rows), 20)
 
 
@@ -216,4 +217,10 @@ def test_a_backfill_of_a_range_is_one_run_that_materializes_every_day(spark, loa
         for table in TRENDS:
             assert instance.get_materialized_partitions(dg.AssetKey(["postgres", table])) == {"2026-11-23",
                                                                                              "2026-11-24"}
+        # Both days record the run's totals, named range_*: neither day's own.
+        (record,) = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=FIVE_MIN_KEY, asset_partitions=["2026-11-23"]), limit=10).records
+        meta = record.asset_materialization.metadata
+        assert "orders" not in meta and meta["range_orders"].value == sum(
+            row[4] for row in dataset.expected_trends()["analytics_revenue_trends"])  # order_count
     assert {t: table_rows(loaded_url, t) for t in TRENDS} == dataset.expected_trends()
