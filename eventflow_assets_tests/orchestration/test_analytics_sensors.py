@@ -15,6 +15,7 @@ import psycopg
 import pytest
 from dagster._core.definitions.freshness import FreshnessState
 from dagster._core.definitions.freshness_evaluator import FRESHNESS_EVALUATORS_BY_POLICY_TYPE
+from dagster._core.events import AssetMaterializationPlannedData, DagsterEvent
 from dagster._core.loader import LoadingContextForTest
 from dagster._core.test_utils import freeze_time
 
@@ -276,6 +277,21 @@ def test_global_analyses_refresh_once_a_period_after_new_rows(instance):
     assert evaluate(at("10:45:10")) == set()
     new_rows(instance, "currency_rates")
     assert evaluate(at("10:46")) == {TOP, SEGMENTS, SUMMARY}
+
+
+def test_a_refresh_waits_while_one_is_in_progress(instance):
+    evaluate = Automation(instance)
+    evaluate(at("10:01"))
+    # A run of top revenue has started (what the run worker records: the run, its planned materialization).
+    job = defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection={TOP})
+    run = instance.create_run_for_job(job, asset_selection=frozenset({TOP}), status=dg.DagsterRunStatus.STARTED)
+    instance.report_dagster_event(DagsterEvent.build_asset_materialization_planned_event(
+        run.job_name, "postgres__analytics_top_revenue_by_currency", AssetMaterializationPlannedData(TOP)), run.run_id)
+    assert evaluate(at("10:15:10")) == set()
+    new_rows(instance, "revenue_by_currency_5min")
+    assert evaluate(at("10:16")) == set()
+    instance.report_run_failed(run)
+    assert evaluate(at("10:17")) == {TOP}  # the period's refresh, once the run is over
 
 
 def test_freshness_policies_warn_then_fail_as_materializations_age(instance):
