@@ -20,7 +20,7 @@ import dagster as dg
 UTC = timezone.utc
 WINDOW = timedelta(minutes=5)
 DAY = timedelta(days=1)
-# The first day that is a partition: no EventFlow data is older (the project's first events).
+# The first partition. EventFlow's data starts in November 2026; windows before it are never requested.
 FIRST_DAY = datetime(2026, 11, 1, tzinfo=UTC)
 WINDOW_FORMAT = "%Y-%m-%d-%H:%M"  # names a window in run keys and messages
 DAY_FORMAT = "%Y-%m-%d"  # a partition key
