@@ -61,11 +61,11 @@ def postgres_url(settings: Settings) -> str:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from eventflow_assets.analytics.pipes import dagster_pipes, report
     from eventflow_assets.processing.java import check_java
     from eventflow_assets.storage.schema import apply_schema
 
-    from eventflow_assets.analytics.pipes import dagster_pipes, report
-
+    # Under Dagster Pipes, an error raised in this block is reported to the run before the exit.
     with dagster_pipes() as pipes:
         url = postgres_url(settings)
         check_java()
