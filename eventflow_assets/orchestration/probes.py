@@ -44,7 +44,7 @@ def topic_storage(kafka_config: dict, topics, timeout: float = 3.0) -> tuple[dic
         sizes = log_sizes(kafka_config, metadata, topics, timeout)
     except EventFlowError as exc:
         return lagging, None, str(exc)
-    return lagging, {t: sum(n for (name, _), n in sizes.items() if name == t) for t in lagging}, None
+    return lagging, sizes, None
 
 
 def newest_record_before(kafka_config: dict, topics, before: datetime, scan: int = 500,

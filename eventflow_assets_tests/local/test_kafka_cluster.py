@@ -5,6 +5,7 @@ every command before it writes anything)."""
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import psycopg
@@ -14,7 +15,9 @@ from confluent_kafka.admin import ConfigResource
 from drills.faults import (SteadyProducer, StreamThread, committed_batches, committed_ends, covers,
                            table_differences, topic_ends, wait_until)
 from eventflow_assets.ingestion.events import ORDERS, TOPIC_NAMES
-from eventflow_assets.ingestion.kafka_clients import admin_client
+from eventflow_assets.errors import EventFlowError
+from eventflow_assets.ingestion.kafka_clients import admin_client, producer
+from eventflow_assets.ingestion.log_dirs import CLIENT_ID, log_sizes
 from eventflow_assets.ingestion.offsets import end_offsets
 from eventflow_assets.ingestion.topics import provision_topics
 from eventflow_assets.local.kafka_broker import ScramUser
@@ -171,13 +174,66 @@ def test_wrong_password_is_one_clear_line_and_writes_nothing(scram_stack, comman
             assert conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0] == 0, table
 
 
-def test_topic_storage_over_sasl_counts_replication_and_says_why_log_sizes_are_missing(scram_stack):
-    """DescribeLogDirs is sent over PLAINTEXT only (librdkafka has it not, and its login is not
-    redone): with SCRAM the replication figures stay and the log sizes are left out, saying why."""
+def _segment_bytes(kafka, topic: str, nodes) -> int:
+    """The topic's log segment files in the nodes' data directories, each replica counted."""
+    return sum(f.stat().st_size for n in nodes for f in kafka._data_dir(n).glob(f"{topic}-*/*.log"))
+
+
+def _publish(config: dict, topic: str, count: int) -> None:
+    p = producer(config)
+    for i in range(count):
+        p.produce(topic, b'{"n": %d}' % i, b"user-%d" % i)
+    assert p.flush(30) == 0
+
+
+def test_topic_storage_over_sasl_counts_replication_and_log_sizes(scram_stack):
+    """kafka-python logs in with the same SCRAM settings as librdkafka: the sizes are the broker's
+    segment files, byte for byte."""
     stack, _, _ = scram_stack
     config = stack.endpoints.kafka_config()
     provision_topics(config)
-    assert topic_storage(config, TOPIC_NAMES) == (
-        {t: 0 for t in TOPIC_NAMES}, None,
-        "log sizes are read over PLAINTEXT only (this cluster uses SASL_PLAINTEXT; confluent-kafka has no "
-        "DescribeLogDirs)")
+    _publish(config, ORDERS, 40)
+    on_disk = {t: _segment_bytes(stack.kafka, t, [1]) for t in TOPIC_NAMES}
+    assert on_disk[ORDERS] > 0
+    assert topic_storage(config, TOPIC_NAMES) == ({t: 0 for t in TOPIC_NAMES}, on_disk, None)
+
+
+def test_topic_storage_log_sizes_refused_login_is_one_line_without_the_password(scram_stack, caplog, capfd):
+    """(librdkafka's check in topic_storage stops a wrong password first; kafka-python's own login
+    is tried here.) The broker drops the connection, kafka-python retries until the timeout."""
+    stack, _, user = scram_stack
+    config = stack.endpoints.kafka_config()
+    provision_topics(config)
+    metadata = admin_client(config).list_topics(timeout=10)
+    wrong = "wrong-" + os.urandom(6).hex()
+    caplog.set_level("DEBUG")
+    with pytest.raises(EventFlowError) as refused:
+        log_sizes({**config, "sasl.password": wrong}, metadata, TOPIC_NAMES, timeout=2)
+    servers = stack.endpoints.kafka_bootstrap_servers
+    assert str(refused.value) == (f"no DescribeLogDirs answer from {servers} within 2s: KafkaTimeoutError: "
+                                  f"Unable to bootstrap from {servers.split(',')}")
+    out, err = capfd.readouterr()
+    assert [r.getMessage() for r in caplog.records if r.name.split(".")[0] == "kafka"] == []  # kafka-python's
+    assert [t.name for t in threading.enumerate() if CLIENT_ID in t.name] == []  # its IO thread stopped
+    for secret in (wrong, user.password):
+        assert secret not in caplog.text + out + err
+
+
+def test_topic_storage_on_three_brokers_counts_every_replica_and_leaves_a_dead_node_out(tmp_path, pg_url):
+    settings = Settings.from_env({"EVENTFLOW_HOME": str(tmp_path / "home"), "EVENTFLOW_POSTGRES_URL": pg_url})
+    with LocalStack(settings, free_port(), free_port(), kafka_brokers=3) as stack:
+        config = stack.endpoints.kafka_config()
+        provision_topics(config)
+        _publish(config, ORDERS, 60)
+        _publish(config, TOPIC_NAMES[0], 5)
+        lagging, sizes, missing = topic_storage(config, TOPIC_NAMES)
+        assert (lagging, missing) == ({t: 0 for t in TOPIC_NAMES}, None)
+        assert sizes == {t: _segment_bytes(stack.kafka, t, [1, 2, 3]) for t in TOPIC_NAMES}
+        assert sizes[ORDERS] == 3 * _segment_bytes(stack.kafka, ORDERS, [1]) > 0  # each node holds a replica
+
+        stack.kafka.kill(3)
+        admin = admin_client(config)
+        wait_until(lambda: 3 not in admin.list_topics(timeout=10).brokers, 60, "node 3 out of the metadata")
+        lagging, sizes, missing = topic_storage(config, TOPIC_NAMES)
+        assert (lagging, missing) == ({t: 3 for t in TOPIC_NAMES}, None)
+        assert sizes == {t: _segment_bytes(stack.kafka, t, [1, 2]) for t in TOPIC_NAMES}
