@@ -94,13 +94,17 @@ def log_sizes(kafka_config: dict, metadata, topics, timeout: float = 3.0) -> dic
     totals = dict.fromkeys(wanted, 0)
     if not wanted:
         return totals
-    settings = admin_settings(kafka_config, timeout)
+    servers = kafka_config["bootstrap.servers"]
     try:
-        with _AdminClient(**settings) as admin:
-            answers = admin.describe_log_dirs(wanted, brokers=sorted(metadata.brokers))
+        admin = _AdminClient(**admin_settings(kafka_config, timeout))
     except (KafkaError, OSError) as exc:
-        raise EventFlowError(f"no DescribeLogDirs answer from {kafka_config['bootstrap.servers']} within "
-                             f"{timeout:g}s: {exc}") from None
-    for answer in answers:
-        _broker_sizes(answer, totals)
+        raise EventFlowError(f"kafka-python got no answer from Kafka at {servers} within {timeout:g}s: {exc}") from None
+    with admin:
+        for node, broker in sorted(metadata.brokers.items()):  # one by one, to name the one that fails
+            try:
+                answer, = admin.describe_log_dirs(wanted, brokers=[node])
+            except (KafkaError, OSError) as exc:
+                raise EventFlowError(f"no DescribeLogDirs answer from broker {node} at {broker.host}:{broker.port} "
+                                     f"within {timeout:g}s: {exc}") from None
+            _broker_sizes(answer, totals)
     return totals
