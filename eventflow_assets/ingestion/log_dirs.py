@@ -63,8 +63,8 @@ def admin_settings(librdkafka: dict, timeout: float) -> dict:
     if out["security_protocol"].startswith("SASL_"):
         mechanism = (mechanism or "GSSAPI").upper()  # librdkafka's default mechanism
         if mechanism not in _MECHANISMS:
-            raise EventFlowError(f"log sizes are read with a SASL {' or '.join(_MECHANISMS)} login only "
-                                 f"(this cluster uses {mechanism})")
+            raise EventFlowError(f"the log sizes' client (kafka-python) is given a {', '.join(_MECHANISMS)} "
+                                 f"login only, not {mechanism}")
         out["sasl_mechanism"] = mechanism
     if librdkafka.get("ssl.endpoint.identification.algorithm") == "none":
         out["ssl_check_hostname"] = False
