@@ -13,7 +13,7 @@ import logging
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError, for_code
 
-from eventflow_assets.errors import EventFlowError
+from eventflow_assets.errors import EventFlowError, first_line
 
 CLIENT_ID = "eventflow-log-dirs"
 
@@ -88,8 +88,8 @@ def _broker_sizes(answer: dict, totals: dict[str, int]) -> None:
 def log_sizes(kafka_config: dict, metadata, topics, timeout: float = 3.0) -> dict[str, int]:
     """{topic: bytes on disk over all its partitions and replicas} for ``topics`` that exist, asked
     of every broker in ``metadata`` (an AdminClient ``list_topics`` answer, which lists the live
-    brokers only: a broker that is down is not counted). Measured on 3 brokers with replication 3,
-    the sum is 3 times each node's segment files; with one node killed, the two others' share."""
+    brokers only: a broker that is down is not counted). On 3 brokers with replication 3 the sum is
+    3 times each node's segment files; with one node down and fenced, the two others' share."""
     wanted = {t: sorted(metadata.topics[t].partitions) for t in topics if t in metadata.topics}
     totals = dict.fromkeys(wanted, 0)
     if not wanted:
@@ -98,13 +98,14 @@ def log_sizes(kafka_config: dict, metadata, topics, timeout: float = 3.0) -> dic
     try:
         admin = _AdminClient(**admin_settings(kafka_config, timeout))
     except (KafkaError, OSError) as exc:
-        raise EventFlowError(f"kafka-python got no answer from Kafka at {servers} within {timeout:g}s: {exc}") from None
+        raise EventFlowError(f"kafka-python got no answer from Kafka at {servers} within {timeout:g}s: "
+                             f"{first_line(exc)}") from None
     with admin:
         for node, broker in sorted(metadata.brokers.items()):  # one by one, to name the one that fails
             try:
                 answer, = admin.describe_log_dirs(wanted, brokers=[node])
             except (KafkaError, OSError) as exc:
                 raise EventFlowError(f"no DescribeLogDirs answer from broker {node} at {broker.host}:{broker.port} "
-                                     f"within {timeout:g}s: {exc}") from None
+                                     f"within {timeout:g}s: {first_line(exc)}") from None
             _broker_sizes(answer, totals)
     return totals
