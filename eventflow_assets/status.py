@@ -15,12 +15,12 @@ from eventflow_assets.local.stack import Endpoints
 from eventflow_assets.processing.queries import QUERY_NAMES
 from eventflow_assets.storage.postgres import connect
 from eventflow_assets.storage.schema import apply_schema
-from eventflow_assets.storage.tables import SINK_TABLES
+from eventflow_assets.storage.tables import (CONVERSION_TABLE, SEGMENTS_TABLE, SINK_TABLES, TOP_REVENUE_TABLE,
+                                             TRENDS_TABLES)
 
 TABLES = SINK_TABLES
 STALE_AFTER = timedelta(minutes=2)
-ANALYTICS = ("analytics_revenue_trends", "analytics_top_revenue_by_currency", "analytics_conversion_rates",
-             "analytics_user_segments")
+ANALYTICS = (TRENDS_TABLES["five_min"], TOP_REVENUE_TABLE, CONVERSION_TABLE, SEGMENTS_TABLE)
 
 
 def collect_status(endpoints: Endpoints) -> dict:
@@ -56,8 +56,9 @@ def collect_status(endpoints: Endpoints) -> dict:
             rows, computed_at = conn.execute(sql.SQL("SELECT count(*), max(computed_at) FROM {}").format(
                 sql.Identifier(t))).fetchone()
             analytics[t] = {"rows": rows, "computed_at": computed_at}
-        analytics["analytics_revenue_trends"]["latest_window_end"] = conn.execute(
-            "SELECT max(window_end) FROM analytics_revenue_trends").fetchone()[0]
+        five_min = TRENDS_TABLES["five_min"]
+        analytics[five_min]["latest_window_end"] = conn.execute(
+            sql.SQL("SELECT max(window_end) FROM {}").format(sql.Identifier(five_min))).fetchone()[0]
     return {"topics": topics, "streaming": streaming, "tables": tables, "analytics": analytics}
 
 

@@ -7,19 +7,20 @@ from decimal import Decimal
 
 import pyarrow as pa
 
+from eventflow_assets.analytics.names import (CONVERSION, CONVERSION_TABLE, SUMMARY_TABLE, TOP_REVENUE,
+                                              TOP_REVENUE_TABLE, TRENDS, TRENDS_TABLES)
+from eventflow_assets.analytics.names import SEGMENTS as SEGMENTS_ANALYSIS
 from eventflow_assets.analytics.transforms import SEGMENTS
 
-TITLES = {"top_revenue_by_currency": "Top revenue by currency",
-          "conversion_rates": "Conversion rates",
-          "revenue_trends": "Revenue trends",
-          "user_segments": "User segments"}
+TITLES = {TOP_REVENUE: "Top revenue by currency", CONVERSION: "Conversion rates", TRENDS: "Revenue trends",
+          SEGMENTS_ANALYSIS: "User segments"}
 
 
 def format_report(results: dict, top: int = 10, latest: int = 12) -> str:
     """``results`` from run_analyses; ``top`` users by conversion rate, ``latest`` periods per trend table."""
     sections = []
-    for name, render in (("top_revenue_by_currency", _top_revenue), ("conversion_rates", _conversion),
-                         ("revenue_trends", _trends), ("user_segments", _segments)):
+    for name, render in ((TOP_REVENUE, _top_revenue), (CONVERSION, _conversion), (TRENDS, _trends),
+                         (SEGMENTS_ANALYSIS, _segments)):
         if name in results:
             result = results[name]
             body = render(result.tables, top=top, latest=latest)
@@ -29,7 +30,7 @@ def format_report(results: dict, top: int = 10, latest: int = 12) -> str:
 
 
 def _top_revenue(tables, **_) -> str:
-    rows = _rows(tables["analytics_top_revenue_by_currency"])
+    rows = _rows(tables[TOP_REVENUE_TABLE])
     rows.sort(key=lambda r: (-r["total_revenue"], r["currency"]))
     return _grid(["currency", "total_revenue", "orders", "avg_order_value", "total_revenue_usd"],
                  [[r["currency"], r["total_revenue"], r["total_orders"], r["avg_order_value"], r["total_revenue_usd"]]
@@ -37,7 +38,7 @@ def _top_revenue(tables, **_) -> str:
 
 
 def _conversion(tables, top: int, **_) -> str:
-    rows = _rows(tables["analytics_conversion_rates"])
+    rows = _rows(tables[CONVERSION_TABLE])
     rated = sorted((r for r in rows if r["conversion_rate"] is not None),
                    key=lambda r: (-r["conversion_rate"], -r["view_count"], r["user_id"]))
     head = (f"{len(rows)} users, {len(rows) - len(rated)} with orders but no views (rate NULL); "
@@ -47,12 +48,12 @@ def _conversion(tables, top: int, **_) -> str:
 
 
 def _trends(tables, latest: int, **_) -> str:
-    windows = _rows(tables["analytics_revenue_trends"])
+    windows = _rows(tables[TRENDS_TABLES["five_min"]])
     starts = sorted({r["window_start"] for r in windows})[-latest:]
     windows = sorted((r for r in windows if r["window_start"] in starts),
                      key=lambda r: (r["window_start"], r["currency"]))
-    usd = _rows(tables["analytics_revenue_trends_usd"])
-    daily = sorted(_rows(tables["analytics_revenue_trends_daily"]), key=lambda r: (r["period_start"], r["currency"]))
+    usd = _rows(tables[TRENDS_TABLES["usd"]])
+    daily = sorted(_rows(tables[TRENDS_TABLES["daily"]]), key=lambda r: (r["period_start"], r["currency"]))
     out = [f"Latest {len(starts)} 5-minute windows:\n" + _grid(
         ["window_start", "currency", "total_revenue", "orders", "total_revenue_usd"],
         [[r["window_start"], r["currency"], r["total_revenue"], r["order_count"], r["total_revenue_usd"]]
@@ -71,7 +72,7 @@ def _trends(tables, latest: int, **_) -> str:
 
 
 def _segments(tables, **_) -> str:
-    summary = {r["segment"]: r for r in _rows(tables["analytics_segment_summary"])}
+    summary = {r["segment"]: r for r in _rows(tables[SUMMARY_TABLE])}
     return _grid(["segment", "users", "orders", "revenue_usd", "avg_spend_usd"],
                  [[s, summary[s]["users"], summary[s]["orders"], summary[s]["revenue_usd"], summary[s]["avg_spend_usd"]]
                   for s in SEGMENTS if s in summary])

@@ -6,17 +6,17 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from eventflow_assets.storage.tables import FUNNEL, ORDERS_RAW, REJECTED, REVENUE
+from eventflow_assets.storage.tables import (CONVERSION_TABLE, FUNNEL, ORDERS_RAW, REJECTED, REVENUE, SEGMENTS_TABLE,
+                                             SUMMARY_TABLE, TOP_REVENUE_TABLE, TRENDS_TABLES)
 
 DASHBOARD_URL_VAR = "EVENTFLOW_DASHBOARD_URL"
 DEFAULT_DASHBOARD_URL = "http://127.0.0.1:8501"
 
 # section title -> the tables it draws (anchor: "section-" and the title in lower case, dashes for spaces)
 SECTIONS = {
-    "Revenue": (REVENUE, ORDERS_RAW, "analytics_top_revenue_by_currency", "analytics_revenue_trends",
-                "analytics_revenue_trends_hourly", "analytics_revenue_trends_daily", "analytics_revenue_trends_usd"),
-    "Conversion": (FUNNEL, "analytics_conversion_rates"),
-    "Segments": ("analytics_user_segments", "analytics_segment_summary"),
+    "Revenue": (REVENUE, ORDERS_RAW, TOP_REVENUE_TABLE, *TRENDS_TABLES.values()),
+    "Conversion": (FUNNEL, CONVERSION_TABLE),
+    "Segments": (SEGMENTS_TABLE, SUMMARY_TABLE),
     "Stream health": (REJECTED,),
 }
 

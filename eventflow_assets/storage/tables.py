@@ -17,8 +17,10 @@ STREAM_PROGRESS = "stream_progress"
 STREAM_TOPICS = "stream_topics"
 STREAM_LEDGER = (STREAM_BATCHES, STREAM_PROGRESS, STREAM_TOPICS)
 # What the batch analytics write (sql/migrations/0002_analytics.sql).
-ANALYTICS_TABLES = (
-    "analytics_top_revenue_by_currency", "analytics_conversion_rates", "analytics_revenue_trends",
-    "analytics_revenue_trends_hourly", "analytics_revenue_trends_daily", "analytics_revenue_trends_usd",
-    "analytics_user_segments", "analytics_segment_summary",
-)
+TOP_REVENUE_TABLE = "analytics_top_revenue_by_currency"
+CONVERSION_TABLE = "analytics_conversion_rates"
+SEGMENTS_TABLE = "analytics_user_segments"
+SUMMARY_TABLE = "analytics_segment_summary"
+TRENDS_TABLES = {"five_min": "analytics_revenue_trends", "hourly": "analytics_revenue_trends_hourly",
+                 "daily": "analytics_revenue_trends_daily", "usd": "analytics_revenue_trends_usd"}
+ANALYTICS_TABLES = (TOP_REVENUE_TABLE, CONVERSION_TABLE, *TRENDS_TABLES.values(), SEGMENTS_TABLE, SUMMARY_TABLE)
