@@ -9,6 +9,8 @@
 | EVENTFLOW_SPARK_MASTER             | local[2]                                     |
 | EVENTFLOW_SPARK_KAFKA_<PROPERTY>   | translated from EVENTFLOW_KAFKA_*            |
 | EVENTFLOW_CHECKPOINT_LOCATION      | $EVENTFLOW_HOME/checkpoints                  |
+| EVENTFLOW_TOPIC_PARTITIONS         | 3                                            |
+| EVENTFLOW_SPARK_SHUFFLE_PARTITIONS | 2                                            |
 """
 
 from __future__ import annotations
@@ -28,6 +30,11 @@ HOME_VAR = "EVENTFLOW_HOME"
 SPARK_KAFKA_PREFIX = "EVENTFLOW_SPARK_KAFKA_"
 SPARK_MASTER_VAR = "EVENTFLOW_SPARK_MASTER"
 CHECKPOINT_VAR = "EVENTFLOW_CHECKPOINT_LOCATION"
+TOPIC_PARTITIONS_VAR = "EVENTFLOW_TOPIC_PARTITIONS"
+SHUFFLE_PARTITIONS_VAR = "EVENTFLOW_SPARK_SHUFFLE_PARTITIONS"
+DEFAULT_TOPIC_PARTITIONS = 3
+# Spark's default of 200 makes every stateful micro-batch crawl on 2 cores.
+DEFAULT_SHUFFLE_PARTITIONS = 2
 
 # The variables as `--help` texts list them.
 ENVIRONMENT_HELP = """environment:
@@ -38,6 +45,9 @@ ENVIRONMENT_HELP = """environment:
   EVENTFLOW_POSTGRES_URL             PostgreSQL to use (unset: `up`/`services` start an embedded server)
   EVENTFLOW_SPARK_MASTER             Spark master for the stream and the analytics (default: local[2])
   EVENTFLOW_CHECKPOINT_LOCATION      streaming checkpoints (default: $EVENTFLOW_HOME/checkpoints)
+  EVENTFLOW_TOPIC_PARTITIONS         partitions of the topics EventFlow creates (default: 3)
+  EVENTFLOW_SPARK_SHUFFLE_PARTITIONS spark.sql.shuffle.partitions (default: 2); a streaming
+                                     checkpoint keeps the value of its first start
   EVENTFLOW_HOME                     state directory (default: ./.eventflow)
 """
 
@@ -54,6 +64,8 @@ class Settings:
     spark_kafka_properties: Mapping[str, str] = field(default_factory=dict)
     spark_master: str | None = None
     checkpoint_location: str | None = None
+    topic_partitions: int = DEFAULT_TOPIC_PARTITIONS
+    shuffle_partitions: int = DEFAULT_SHUFFLE_PARTITIONS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -71,6 +83,8 @@ class Settings:
             spark_kafka_properties=_prefixed(env, SPARK_KAFKA_PREFIX),
             spark_master=env.get(SPARK_MASTER_VAR) or None,
             checkpoint_location=env.get(CHECKPOINT_VAR) or None,
+            topic_partitions=_positive_int(env, TOPIC_PARTITIONS_VAR, DEFAULT_TOPIC_PARTITIONS),
+            shuffle_partitions=_positive_int(env, SHUFFLE_PARTITIONS_VAR, DEFAULT_SHUFFLE_PARTITIONS),
         )
 
     @property
@@ -91,6 +105,15 @@ def _prefixed(env: Mapping[str, str], prefix: str, exclude: str = "") -> dict[st
     """{property: value} of ``PREFIX_SOME_PROPERTY=value`` variables (property ``some.property``)."""
     return {name[len(prefix):].lower().replace("_", "."): value
             for name, value in env.items() if name.startswith(prefix) and name != exclude and value != ""}
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+        raise EventFlowError(f"{name} must be a whole number of at least 1, got {raw!r}")
+    return int(raw)
 
 
 def validate_postgres_url(url: str) -> None:

@@ -47,3 +47,18 @@ def test_bad_postgres_urls_are_refused(url, message):
 def test_passwords_never_appear_in_redacted_urls():
     assert redact_url("postgresql://alice:hunter2@db:5432/x") == "postgresql://alice:***@db:5432/x"
     assert redact_url("postgresql://alice@db/x") == "postgresql://alice@db/x"
+
+
+def test_partition_counts_default_and_come_from_the_environment():
+    assert (Settings.from_env({}).topic_partitions, Settings.from_env({}).shuffle_partitions) == (3, 2)
+    s = Settings.from_env({"EVENTFLOW_TOPIC_PARTITIONS": "12", "EVENTFLOW_SPARK_SHUFFLE_PARTITIONS": " 8 "})
+    assert (s.topic_partitions, s.shuffle_partitions) == (12, 8)
+    assert Settings.from_env({"EVENTFLOW_TOPIC_PARTITIONS": ""}).topic_partitions == 3
+
+
+@pytest.mark.parametrize("var", ["EVENTFLOW_TOPIC_PARTITIONS", "EVENTFLOW_SPARK_SHUFFLE_PARTITIONS"])
+@pytest.mark.parametrize("value", ["0", "-3", "six", "2.5", "²"])
+def test_bad_partition_counts_are_one_clear_line(var, value):
+    with pytest.raises(EventFlowError) as refused:
+        Settings.from_env({var: value})
+    assert str(refused.value) == f"{var} must be a whole number of at least 1, got {value!r}"

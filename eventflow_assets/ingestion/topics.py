@@ -1,5 +1,9 @@
 """The three topics as code: create what is missing, verify what exists.
 
+New topics get ``EVENTFLOW_TOPIC_PARTITIONS`` partitions (3 by default). A topic with more
+partitions than that is fine (partitions added to scale out: the stream picks them up, see
+docs/streaming.md); one with fewer is reported, never altered.
+
 Production guidance (docs/operations.md): replication factor 3 with ``min.insync.replicas=2``,
 so that ``acks=all`` survives the loss of one broker. Unless told otherwise, topics get the
 replication the cluster can give: 3 on three brokers or more, else one per broker.
@@ -16,6 +20,7 @@ from confluent_kafka.admin import ConfigResource, NewTopic
 from eventflow_assets.errors import EventFlowError
 from eventflow_assets.ingestion.events import ORDERS, PRODUCT_VIEW, USER_EVENTS
 from eventflow_assets.ingestion.kafka_clients import admin_client, check_reachable
+from eventflow_assets.settings import DEFAULT_TOPIC_PARTITIONS, Settings
 
 DAY_MS = 24 * 60 * 60 * 1000
 
@@ -33,23 +38,35 @@ class TopicSpec:
         return configs
 
 
-TOPICS = (
-    TopicSpec(USER_EVENTS, 3, 7 * DAY_MS),
-    TopicSpec(PRODUCT_VIEW, 3, 7 * DAY_MS),
-    TopicSpec(ORDERS, 3, 30 * DAY_MS),
-)
+def topic_specs(partitions: int = DEFAULT_TOPIC_PARTITIONS) -> tuple[TopicSpec, ...]:
+    return (
+        TopicSpec(USER_EVENTS, partitions, 7 * DAY_MS),
+        TopicSpec(PRODUCT_VIEW, partitions, 7 * DAY_MS),
+        TopicSpec(ORDERS, partitions, 30 * DAY_MS),
+    )
+
+
+# Names and retention; the partition count that applies is :func:`configured_topics`'.
+TOPICS = topic_specs()
+
+
+def configured_topics(settings: Settings | None = None) -> tuple[TopicSpec, ...]:
+    """The topics with the partition count EVENTFLOW_TOPIC_PARTITIONS asks for."""
+    return topic_specs((settings or Settings.from_env()).topic_partitions)
 
 
 class TopicMismatchError(EventFlowError):
     """A topic exists with another layout than EventFlow needs; we never alter it silently."""
 
 
-def provision_topics(kafka_config: dict, specs=TOPICS, replication_factor: int | None = None,
+def provision_topics(kafka_config: dict, specs=None, replication_factor: int | None = None,
                      timeout: float = 15.0) -> dict[str, str]:
     """Create missing topics, verify existing ones. Returns {topic: "created" | "exists"}.
 
-    ``replication_factor`` None follows the cluster: min(3, number of brokers).
+    ``specs`` None: :func:`configured_topics`. ``replication_factor`` None follows the cluster:
+    min(3, number of brokers).
     """
+    specs = configured_topics() if specs is None else specs
     if replication_factor is not None and replication_factor < 1:
         raise EventFlowError(f"replication factor must be at least 1, got {replication_factor}")
     admin = admin_client(kafka_config)
@@ -111,8 +128,10 @@ def _wait_until_listed(admin, names: list[str], timeout: float) -> None:
         time.sleep(0.05)
 
 
-def verify_topics(kafka_config: dict, specs=TOPICS, timeout: float = 15.0) -> list[str]:
-    """Human-readable differences between the cluster's topics and ``specs`` (empty when they agree)."""
+def verify_topics(kafka_config: dict, specs=None, timeout: float = 15.0) -> list[str]:
+    """Human-readable differences between the cluster's topics and ``specs`` (empty when they agree;
+    more partitions than a spec's agree). ``specs`` None: :func:`configured_topics`."""
+    specs = configured_topics() if specs is None else specs
     admin = admin_client(kafka_config)
     metadata = check_reachable(admin, kafka_config["bootstrap.servers"], timeout)
     problems = []
@@ -120,8 +139,8 @@ def verify_topics(kafka_config: dict, specs=TOPICS, timeout: float = 15.0) -> li
     problems += [f"{s.name}: does not exist" for s in specs if s.name not in metadata.topics]
     for spec in present:
         count = len(metadata.topics[spec.name].partitions)
-        if count != spec.partitions:
-            problems.append(f"{spec.name}: has {count} partitions, expected {spec.partitions}")
+        if count < spec.partitions:
+            problems.append(f"{spec.name}: has {count} partitions, expected {spec.partitions} or more")
     if not present:
         return problems
     futures = admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, s.name) for s in present],

@@ -21,7 +21,7 @@ from pydantic import Field
 
 from eventflow_assets.local.stack import Endpoints, resolve_endpoints, spark_master
 from eventflow_assets.processing.kafka_source import KafkaDataSource
-from eventflow_assets.processing.spark import DEFAULT_MASTER, DEFAULTS, loopback_driver, with_spark_jars
+from eventflow_assets.processing.spark import DEFAULT_MASTER, DEFAULTS, loopback_driver, shuffle_conf, with_spark_jars
 from eventflow_assets.settings import (BOOTSTRAP_VAR, CHECKPOINT_VAR, HOME_VAR, KAFKA_PREFIX, POSTGRES_VAR,
                                        SPARK_MASTER_VAR, Settings)
 
@@ -119,8 +119,9 @@ class EventFlowPySpark(PySparkResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-        conf = dict(self.spark_config)
-        master = _value(self.spark_master) or spark_master(Settings.from_env()) or DEFAULT_MASTER
+        settings = Settings.from_env()
+        conf = {**shuffle_conf(settings), **self.spark_config}  # read at run time; spark_config wins
+        master = _value(self.spark_master) or spark_master(settings) or DEFAULT_MASTER
         conf.setdefault("spark.master", master)
         conf = {**loopback_driver(conf["spark.master"]), **conf}
         # Jars are resolved when a run starts, not when the definitions load (that may download).

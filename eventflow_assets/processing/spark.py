@@ -27,9 +27,8 @@ SPARK_PACKAGES = (
 _PROVIDED = ("org.scala-lang", "org.apache.hadoop", "org.apache.spark:spark-tags_2.13")
 DEFAULT_MASTER = "local[2]"
 
+# Executors and cores are the master's to give (spark-submit, the cluster's defaults): never set here.
 DEFAULTS = {
-    # The default of 200 makes every stateful micro-batch crawl on 2 cores.
-    "spark.sql.shuffle.partitions": "2",
     "spark.sql.streaming.stateStore.providerClass":
         "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
     "spark.ui.enabled": "false",
@@ -40,6 +39,13 @@ DEFAULTS = {
     # which failed a streaming batch (CANNOT_OPEN_SOCKET) during a test run.
     "spark.python.authenticate.socketTimeout": "120s",
 }
+
+
+def shuffle_conf(settings) -> dict[str, str]:
+    """``spark.sql.shuffle.partitions`` from EVENTFLOW_SPARK_SHUFFLE_PARTITIONS (2 by default: Spark's
+    200 makes every stateful micro-batch crawl on 2 cores). A streaming query keeps the value its
+    checkpoint started with (docs/streaming.md)."""
+    return {"spark.sql.shuffle.partitions": str(settings.shuffle_partitions)}
 
 
 LOOPBACK = "127.0.0.1"
@@ -89,9 +95,10 @@ def build_spark_session(app_name: str = "eventflow", master: str | None = None,
     os.environ.setdefault("SPARK_AUTH_SOCKET_TIMEOUT", "120")  # the driver side of the same sockets
     launched_with_master = "PYSPARK_GATEWAY_PORT" in os.environ \
         or "--master" in os.environ.get("PYSPARK_SUBMIT_ARGS", "")
+    env = Settings.from_env()
     if master is None and not launched_with_master:
-        master = spark_master(Settings.from_env()) or DEFAULT_MASTER
-    settings = with_spark_jars({**DEFAULTS, **loopback_driver(master), **(conf or {})})
+        master = spark_master(env) or DEFAULT_MASTER
+    settings = with_spark_jars({**DEFAULTS, **shuffle_conf(env), **loopback_driver(master), **(conf or {})})
     builder = SparkSession.builder.appName(app_name)
     if master is not None:
         builder = builder.master(master)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pyspark
 
-from eventflow_assets.processing.spark import DEFAULT_MASTER, DEFAULTS, loopback_driver, spark_jars
+from eventflow_assets.processing.spark import DEFAULT_MASTER, DEFAULTS, loopback_driver, shuffle_conf, spark_jars
 
 
 def _jobs_dir() -> Path:
@@ -39,8 +39,9 @@ def submit_command(script: str, args: list[str], app_name: str, master: str | No
     from eventflow_assets.local.stack import spark_master
     from eventflow_assets.settings import Settings
 
-    master = master or spark_master(Settings.from_env()) or DEFAULT_MASTER
-    conf = {**DEFAULTS, **loopback_driver(master),
+    settings = Settings.from_env()
+    master = master or spark_master(settings) or DEFAULT_MASTER
+    conf = {**DEFAULTS, **shuffle_conf(settings), **loopback_driver(master),
             "spark.pyspark.python": sys.executable, "spark.pyspark.driver.python": sys.executable}
     command = [spark_submit(), "--master", master, "--name", app_name, "--jars", ",".join(spark_jars())]
     for key, value in conf.items():

@@ -35,10 +35,22 @@ def test_provisioning_twice_changes_nothing(kafka_config):
     assert verify_topics(kafka_config) == []
 
 
-def test_wrong_partition_count_is_reported_not_accepted(kafka_config):
+def test_fewer_partitions_are_reported_not_accepted(kafka_config):
     _create(kafka_config, NewTopic("orders", 2, 1, config={"retention.ms": str(30 * DAY_MS)}))
-    with pytest.raises(TopicMismatchError, match=r"orders: has 2 partitions, expected 3"):
+    with pytest.raises(TopicMismatchError, match=r"orders: has 2 partitions, expected 3 or more\n"):
         provision_topics(kafka_config)
+
+
+def test_partition_count_comes_from_the_environment_and_more_is_accepted(kafka_config, monkeypatch):
+    monkeypatch.setenv("EVENTFLOW_TOPIC_PARTITIONS", "6")
+    assert provision_topics(kafka_config) == {t: "created" for t in EXPECTED}
+    assert _describe(kafka_config) == {t: (6, ms) for t, ms in EXPECTED.items()}
+    monkeypatch.delenv("EVENTFLOW_TOPIC_PARTITIONS")  # back to 3: six partitions were added to scale out
+    assert verify_topics(kafka_config) == []
+    assert provision_topics(kafka_config) == {t: "exists" for t in EXPECTED}
+    monkeypatch.setenv("EVENTFLOW_TOPIC_PARTITIONS", "8")
+    assert verify_topics(kafka_config) == [f"{t}: has 6 partitions, expected 8 or more" for t in EXPECTED]
+    assert _describe(kafka_config) == {t: (6, ms) for t, ms in EXPECTED.items()}  # never altered
 
 
 def test_wrong_retention_is_reported(kafka_config):
