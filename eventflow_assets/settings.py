@@ -5,6 +5,7 @@
 | EVENTFLOW_KAFKA_BOOTSTRAP_SERVERS  | the local stack's embedded broker            |
 | EVENTFLOW_KAFKA_<PROPERTY>         | librdkafka defaults                          |
 | EVENTFLOW_POSTGRES_URL             | the local stack's embedded PostgreSQL        |
+| EVENTFLOW_POSTGRES_READ_URL        | EVENTFLOW_POSTGRES_URL (analytics reads)     |
 | EVENTFLOW_HOME                     | ./.eventflow                                 |
 | EVENTFLOW_SPARK_MASTER             | local[2]                                     |
 | EVENTFLOW_SPARK_KAFKA_<PROPERTY>   | translated from EVENTFLOW_KAFKA_*            |
@@ -26,6 +27,7 @@ from eventflow_assets.errors import EventFlowError
 KAFKA_PREFIX = "EVENTFLOW_KAFKA_"
 BOOTSTRAP_VAR = "EVENTFLOW_KAFKA_BOOTSTRAP_SERVERS"
 POSTGRES_VAR = "EVENTFLOW_POSTGRES_URL"
+POSTGRES_READ_VAR = "EVENTFLOW_POSTGRES_READ_URL"
 HOME_VAR = "EVENTFLOW_HOME"
 SPARK_KAFKA_PREFIX = "EVENTFLOW_SPARK_KAFKA_"
 SPARK_MASTER_VAR = "EVENTFLOW_SPARK_MASTER"
@@ -43,6 +45,8 @@ ENVIRONMENT_HELP = """environment:
   EVENTFLOW_SPARK_KAFKA_<PROPERTY>   a property for Spark's Java Kafka client, verbatim
                                      (the common security settings are translated from EVENTFLOW_KAFKA_*)
   EVENTFLOW_POSTGRES_URL             PostgreSQL to use (unset: `up`/`services` start an embedded server)
+  EVENTFLOW_POSTGRES_READ_URL        a read replica of it, read by the batch analytics and the dashboard
+                                     (unset: they read EVENTFLOW_POSTGRES_URL); writes stay on the primary
   EVENTFLOW_SPARK_MASTER             Spark master for the stream and the analytics (default: local[2])
   EVENTFLOW_CHECKPOINT_LOCATION      streaming checkpoints (default: $EVENTFLOW_HOME/checkpoints)
   EVENTFLOW_TOPIC_PARTITIONS         partitions of the topics EventFlow creates (default: 3)
@@ -60,6 +64,7 @@ class Settings:
     kafka_bootstrap_servers: str | None
     kafka_properties: Mapping[str, str] = field(default_factory=dict)
     postgres_url: str | None = None
+    postgres_read_url: str | None = None
     home: Path = Path(".eventflow")
     spark_kafka_properties: Mapping[str, str] = field(default_factory=dict)
     spark_master: str | None = None
@@ -74,11 +79,15 @@ class Settings:
         postgres_url = env.get(POSTGRES_VAR) or None
         if postgres_url is not None:
             validate_postgres_url(postgres_url)
+        postgres_read_url = env.get(POSTGRES_READ_VAR) or None
+        if postgres_read_url is not None:
+            validate_postgres_url(postgres_read_url, POSTGRES_READ_VAR)
         home = Path(env.get(HOME_VAR) or ".eventflow").expanduser().absolute()
         return cls(
             kafka_bootstrap_servers=env.get(BOOTSTRAP_VAR) or None,
             kafka_properties=props,
             postgres_url=postgres_url,
+            postgres_read_url=postgres_read_url,
             home=home,
             spark_kafka_properties=_prefixed(env, SPARK_KAFKA_PREFIX),
             spark_master=env.get(SPARK_MASTER_VAR) or None,
@@ -100,6 +109,11 @@ class Settings:
     def uses_embedded_postgres(self) -> bool:
         return self.postgres_url is None
 
+    def read_url(self, primary: str) -> str:
+        """The database the batch analytics and the dashboard read: the read replica
+        (EVENTFLOW_POSTGRES_READ_URL) when set, else ``primary``, the one EventFlow writes."""
+        return self.postgres_read_url or primary
+
 
 def _prefixed(env: Mapping[str, str], prefix: str, exclude: str = "") -> dict[str, str]:
     """{property: value} of ``PREFIX_SOME_PROPERTY=value`` variables (property ``some.property``)."""
@@ -116,20 +130,20 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     return int(raw)
 
 
-def validate_postgres_url(url: str) -> None:
-    """Reject what libpq would reject later with a less helpful message."""
+def validate_postgres_url(url: str, variable: str = POSTGRES_VAR) -> None:
+    """Reject what libpq would reject later with a less helpful message (naming ``variable``)."""
     parts = urlsplit(url)
     if parts.scheme not in ("postgresql", "postgres"):
         raise EventFlowError(
-            f"{POSTGRES_VAR} must be a libpq URI like postgresql://user:password@host:5432/db, "
+            f"{variable} must be a libpq URI like postgresql://user:password@host:5432/db, "
             f"got scheme {parts.scheme!r} in {redact_url(url)}"
         )
     if not parts.path.strip("/") and "dbname=" not in parts.query:
-        raise EventFlowError(f"{POSTGRES_VAR} names no database: {redact_url(url)}")
+        raise EventFlowError(f"{variable} names no database: {redact_url(url)}")
     try:
         parts.port
     except ValueError as exc:
-        raise EventFlowError(f"{POSTGRES_VAR} has an invalid port: {redact_url(url)}") from exc
+        raise EventFlowError(f"{variable} has an invalid port: {redact_url(url)}") from exc
 
 
 def redact_url(url: str) -> str:

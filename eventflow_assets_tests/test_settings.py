@@ -62,3 +62,13 @@ def test_bad_partition_counts_are_one_clear_line(var, value):
     with pytest.raises(EventFlowError) as refused:
         Settings.from_env({var: value})
     assert str(refused.value) == f"{var} must be a whole number of at least 1, got {value!r}"
+
+
+def test_the_analytics_and_the_dashboard_read_the_replica_when_one_is_set():
+    primary, replica = "postgresql://u:p@db:5432/eventflow", "postgresql://u:p@replica:5432/eventflow"
+    assert Settings.from_env({"EVENTFLOW_POSTGRES_URL": primary}).read_url(primary) == primary
+    both = Settings.from_env({"EVENTFLOW_POSTGRES_URL": primary, "EVENTFLOW_POSTGRES_READ_URL": replica})
+    assert (both.postgres_url, both.read_url(primary)) == (primary, replica)
+    with pytest.raises(EventFlowError, match=r"^EVENTFLOW_POSTGRES_READ_URL names no database: "
+                                             r"postgresql://u:\*\*\*@replica:5432/$"):
+        Settings.from_env({"EVENTFLOW_POSTGRES_READ_URL": "postgresql://u:p@replica:5432/"})

@@ -3,7 +3,8 @@
 Reads PostgreSQL through Spark's JDBC source, replaces the analytics_* tables and prints the
 results: top revenue by currency, conversion rates per user, revenue trends, user segments.
 PostgreSQL comes from EVENTFLOW_POSTGRES_URL, else from the running `eventflow up` /
-`eventflow services`; Kafka is not used. Shared by `eventflow analytics` and
+`eventflow services`; the inputs are read from EVENTFLOW_POSTGRES_READ_URL when set (a read
+replica, once caught up), the tables always written to the primary. Kafka is not used. Shared by `eventflow analytics` and
 `jobs/batch_analytics_app.py` (which spark-submit runs). Launched by Dagster through Pipes (the
 analytics assets), it also reports each table it wrote, with its metadata, to Dagster.
 """
@@ -76,7 +77,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         spark = build_spark_session(APP_NAME)
         try:
             window_range = (args.trends_from, args.trends_to) if args.trends_from else None
-            results = run_analyses(spark, url, window_range, analyses=tuple(args.analysis or ANALYSES))
+            results = run_analyses(spark, url, window_range, analyses=tuple(args.analysis or ANALYSES),
+                                   read_url=settings.read_url(url))
         finally:
             spark.stop()
         if pipes is not None:

@@ -1,6 +1,9 @@
 """Run the analyses end to end: read through JDBC, transform, collect, write. Used by
 jobs/batch_analytics_app.py and the Dagster analytics assets.
 
+Reads may go to a read replica (``read_url``), once it has caught up (analytics/replica.py);
+writes always go to the primary.
+
 Each analysis is collected once (``toArrow``); the same Arrow tables are written and printed.
 Each analysis commits in its own transaction (segments with their summary, the four trends
 tables together).
@@ -23,8 +26,10 @@ from eventflow_assets.analytics.report import format_report
 from eventflow_assets.analytics import sources
 from eventflow_assets.analytics.names import (ANALYSES, CONVERSION, CONVERSION_TABLE, SEGMENTS, SEGMENTS_TABLE,
                                               SUMMARY_TABLE, TOP_REVENUE, TOP_REVENUE_TABLE, TRENDS, TRENDS_TABLES)
+from eventflow_assets.analytics.replica import REPLICA_WAIT_SECONDS, wait_for_replica
 from eventflow_assets.analytics.sources import DAY, HOUR, ceil_to, check_range, floor_to
 from eventflow_assets.analytics.writer import Replacement, replace
+from eventflow_assets.settings import redact_url
 
 __all__ = ["ANALYSES", "AnalysisResult", "format_report", "run_analyses"]
 
@@ -47,8 +52,12 @@ class AnalysisResult:
 
 def run_analyses(spark: SparkSession, postgres_url: str,
                  window_range: tuple[datetime, datetime] | None = None, *,
-                 analyses: tuple[str, ...] = ANALYSES, write: bool = True) -> dict[str, AnalysisResult]:
-    """Compute ``analyses`` and (unless ``write=False``) replace their tables.
+                 analyses: tuple[str, ...] = ANALYSES, write: bool = True, read_url: str | None = None,
+                 replica_wait: float = REPLICA_WAIT_SECONDS) -> dict[str, AnalysisResult]:
+    """Compute ``analyses`` and (unless ``write=False``) replace their tables in ``postgres_url``.
+
+    The inputs are read from ``read_url`` when given (a replica of ``postgres_url``), after it has
+    replayed what the primary held at the start, waiting at most ``replica_wait`` seconds.
 
     ``window_range`` = [start, end) limits the revenue trends to the windows starting in it, and
     to the hours and days those touch (recomputed whole); the other analyses are global and
@@ -59,14 +68,19 @@ def run_analyses(spark: SparkSession, postgres_url: str,
         raise ValueError(f"unknown analyses {sorted(unknown)}; choose from {ANALYSES}")
     if window_range is not None:
         window_range = check_range(window_range)
-    rates = sources.currency_rates(spark, postgres_url).cache()
-    revenue = sources.revenue_5min(spark, postgres_url, window_range)
+    source = postgres_url
+    if read_url is not None and read_url != postgres_url:
+        wait_for_replica(postgres_url, read_url, replica_wait)
+        log.info("reading from the replica %s", redact_url(read_url))
+        source = read_url
+    rates = sources.currency_rates(spark, source).cache()
+    revenue = sources.revenue_5min(spark, source, window_range)
     if TOP_REVENUE in analyses and TRENDS in analyses:
         revenue = revenue.cache()
     steps = {TOP_REVENUE: lambda: _top_revenue(revenue, rates),
-             CONVERSION: lambda: _conversion(sources.funnel_5min(spark, postgres_url)),
+             CONVERSION: lambda: _conversion(sources.funnel_5min(spark, source)),
              TRENDS: lambda: _trends(revenue, rates, window_range),
-             SEGMENTS: lambda: _segments(sources.orders_raw(spark, postgres_url), rates)}
+             SEGMENTS: lambda: _segments(sources.orders_raw(spark, source), rates)}
     results = {}
     try:
         for name in (a for a in ANALYSES if a in analyses):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
 import sys
 import threading
@@ -14,22 +13,21 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from eventflow_assets.errors import EventFlowError
 from eventflow_assets.local.processes import die_with_parent, require_free_port, stop_process, wait_for_port
 from eventflow_assets.local.stack import resolve_endpoints
-from eventflow_assets.settings import Settings, validate_postgres_url
+from eventflow_assets.settings import Settings
 from eventflow_assets.storage.schema import apply_schema
 
 HOST = "127.0.0.1"
-READ_URL_VAR = "EVENTFLOW_POSTGRES_READ_URL"
 
 
-def read_url(settings: Settings, environ=os.environ) -> str:
-    """The database the dashboard reads: the read replica when one is set, else the one EventFlow
-    writes (EVENTFLOW_POSTGRES_URL, or the running local stack's), with its schema applied.
+def read_url(settings: Settings) -> str:
+    """The database the dashboard reads, as :meth:`Settings.read_url` chooses: the read replica
+    when one is set, else the one EventFlow writes (EVENTFLOW_POSTGRES_URL, or the running local
+    stack's), with its schema applied.
 
-    A replica is read as it is: its schema follows the primary's, where the writers apply it."""
-    replica = environ.get(READ_URL_VAR)
-    if replica:
-        validate_postgres_url(replica)
-        return replica
+    A replica is read as it is: its schema follows the primary's, where the writers apply it; the
+    primary is not needed to find it."""
+    if settings.postgres_read_url:
+        return settings.postgres_read_url
     url = settings.postgres_url or resolve_endpoints(settings).postgres_url
     apply_schema(url)
     return url

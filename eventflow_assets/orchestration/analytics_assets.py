@@ -27,6 +27,7 @@ from eventflow_assets.orchestration.groups import ANALYTICS
 from eventflow_assets.orchestration.probes import latest_watermark
 from eventflow_assets.orchestration.resources import EventFlowEndpoints
 from eventflow_assets.processing.submit import submit_command
+from eventflow_assets.settings import POSTGRES_READ_VAR, POSTGRES_VAR
 from eventflow_assets.orchestration.table_assets import CURRENCY_RATES, table_key, table_metadata
 from eventflow_assets.orchestration.automation import GLOBAL_FRESHNESS, TRENDS_FRESHNESS, global_refresh
 from eventflow_assets.orchestration.windows import final_span, trend_days
@@ -63,13 +64,22 @@ def _run(context: dg.AssetExecutionContext, eventflow: EventFlowEndpoints, pipes
     context.log.info(f"{analysis}: spark-submit --master {command[command.index('--master') + 1]} "
                      f"jobs/{APP_SCRIPT} {' '.join(args)}")
     try:
-        return pipes.run(context=context, command=command,
-                         env={"EVENTFLOW_POSTGRES_URL": eventflow.endpoints().postgres_url})
+        return pipes.run(context=context, command=command, env=_database_env(eventflow))
     except Exception as exc:  # Pipes says only "External execution process failed with code N"
         error = _app_error(context)
         if error is None:
             raise
         raise dg.Failure(description=f"{analysis}: {error}") from exc
+
+
+def _database_env(eventflow: EventFlowEndpoints) -> dict[str, str]:
+    """The database the application writes and, when one is set, the replica it reads: in its
+    environment, never on its command line (the URLs may hold passwords)."""
+    env = {POSTGRES_VAR: eventflow.endpoints().postgres_url}
+    read_url = eventflow.settings().postgres_read_url
+    if read_url:
+        env[POSTGRES_READ_VAR] = read_url
+    return env
 
 
 def _app_error(context: dg.AssetExecutionContext) -> str | None:

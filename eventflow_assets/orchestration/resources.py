@@ -22,8 +22,8 @@ from pydantic import Field
 from eventflow_assets.local.stack import Endpoints, resolve_endpoints, spark_master
 from eventflow_assets.processing.kafka_source import KafkaDataSource
 from eventflow_assets.processing.spark import DEFAULT_MASTER, DEFAULTS, loopback_driver, shuffle_conf, with_spark_jars
-from eventflow_assets.settings import (BOOTSTRAP_VAR, CHECKPOINT_VAR, HOME_VAR, KAFKA_PREFIX, POSTGRES_VAR,
-                                       SPARK_MASTER_VAR, Settings)
+from eventflow_assets.settings import (BOOTSTRAP_VAR, CHECKPOINT_VAR, HOME_VAR, KAFKA_PREFIX, POSTGRES_READ_VAR,
+                                       POSTGRES_VAR, SPARK_MASTER_VAR, Settings)
 
 # Field -> the variable it stands for. Other EVENTFLOW_KAFKA_<PROPERTY> variables still apply, read at use.
 ENDPOINT_VARS = {
@@ -33,6 +33,7 @@ ENDPOINT_VARS = {
     "kafka_sasl_username": f"{KAFKA_PREFIX}SASL_USERNAME",
     "kafka_sasl_password": f"{KAFKA_PREFIX}SASL_PASSWORD",
     "postgres_url": POSTGRES_VAR,
+    "postgres_read_url": POSTGRES_READ_VAR,
     "home": HOME_VAR,
     "checkpoint_location": CHECKPOINT_VAR,
 }
@@ -63,6 +64,9 @@ class EventFlowEndpoints(dg.ConfigurableResource):
     kafka_sasl_password: Optional[str] = Field(default=None, description=f"{_SECRET}{KAFKA_PREFIX}SASL_PASSWORD.")
     postgres_url: Optional[str] = Field(
         default=None, description=f"{_SECRET}{POSTGRES_VAR}, a libpq URI. Unset: the local stack's PostgreSQL.")
+    postgres_read_url: Optional[str] = Field(
+        default=None, description=f"{_SECRET}{POSTGRES_READ_VAR}: a read replica of that database, read by the "
+                                  f"batch analytics (the tables are written to the primary). Unset: they read {POSTGRES_VAR}.")
     home: Optional[str] = Field(
         default=None, description=f"{HOME_VAR}: the state directory (the local stack's, the checkpoints' "
                                   "default). Unset: .eventflow under the working directory.")

@@ -44,21 +44,21 @@ def test_help():
 
 
 def test_reads_the_replica_as_it_is(pg_url):
-    url = read_url(Settings.from_env({}), {"EVENTFLOW_POSTGRES_READ_URL": pg_url})
+    url = read_url(Settings.from_env({"EVENTFLOW_POSTGRES_READ_URL": pg_url}))
     assert url == pg_url
     with psycopg.connect(pg_url) as conn:  # a replica's schema is the primary's business
         assert conn.execute("SELECT to_regclass('schema_migrations')").fetchone()[0] is None
 
 
 def test_reads_the_primary_with_its_schema_applied(pg_url):
-    assert read_url(Settings.from_env({"EVENTFLOW_POSTGRES_URL": pg_url}), {}) == pg_url
+    assert read_url(Settings.from_env({"EVENTFLOW_POSTGRES_URL": pg_url})) == pg_url
     with psycopg.connect(pg_url) as conn:
         assert conn.execute("SELECT count(*) FROM revenue_by_currency_5min").fetchone()[0] == 0
 
 
 def test_without_any_database_says_how_to_get_one(tmp_path):
     with pytest.raises(EventFlowError, match="no local stack is running"):
-        read_url(Settings.from_env({"EVENTFLOW_HOME": str(tmp_path)}), {})
+        read_url(Settings.from_env({"EVENTFLOW_HOME": str(tmp_path)}))
     result = run("dashboard", "--port", str(free_port()), env={"EVENTFLOW_HOME": str(tmp_path)})
     assert result.returncode == 2 and "no local stack is running" in result.stderr
     assert "Traceback" not in result.stderr

@@ -27,6 +27,7 @@ ENDPOINT_FIELDS = {
     "kafka_sasl_username": "EVENTFLOW_KAFKA_SASL_USERNAME",
     "kafka_sasl_password": "EVENTFLOW_KAFKA_SASL_PASSWORD",
     "postgres_url": "EVENTFLOW_POSTGRES_URL",
+    "postgres_read_url": "EVENTFLOW_POSTGRES_READ_URL",
     "home": "EVENTFLOW_HOME",
     "checkpoint_location": "EVENTFLOW_CHECKPOINT_LOCATION",
 }
@@ -72,6 +73,7 @@ def topics(bootstrap: str) -> set[str]:
 def test_set_variables_are_bound_by_name_and_their_values_never_shown(kafka_broker, pg_url, tmp_path):
     password = "kafka-pw-never-shown"
     env = {"EVENTFLOW_KAFKA_BOOTSTRAP_SERVERS": kafka_broker.bootstrap_servers, "EVENTFLOW_POSTGRES_URL": pg_url,
+           "EVENTFLOW_POSTGRES_READ_URL": pg_url,  # the database read as its own replica: only the binding matters
            # PLAINTEXT, as the test broker speaks it: the SASL settings are carried but not used.
            "EVENTFLOW_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT", "EVENTFLOW_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
            "EVENTFLOW_KAFKA_SASL_USERNAME": "eventflow", "EVENTFLOW_KAFKA_SASL_PASSWORD": password,
@@ -126,6 +128,8 @@ def test_fields_stand_in_for_their_variables(monkeypatch, tmp_path):
                                         "security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN",
                                         "sasl.username": "u", "sasl.password": "p"}
     assert endpoints.postgres_url == "postgresql://u:p@db:5432/eventflow"
+    replica = "postgresql://u:p@replica:5432/eventflow"
+    assert EventFlowEndpoints(postgres_read_url=replica).settings().read_url("postgresql://u:p@db/eventflow") == replica
     assert resource.checkpoint_root() == "s3a://bucket/checkpoints"
     assert EventFlowEndpoints(home="/srv/eventflow").checkpoint_root() == "/srv/eventflow/checkpoints"
     # An EnvVar field used outside a run reads its variable then.
