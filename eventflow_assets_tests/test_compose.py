@@ -219,6 +219,15 @@ def test_kafka_init_creates_the_three_topics_idempotently(services):
     assert created == TOPICS
 
 
+
+def test_topic_partitions_reach_kafka_init_and_every_eventflow_service(tmp_path):
+    services = compose_config(tmp_path, POSTGRES_PASSWORD=FIXTURE_PASSWORD, EVENTFLOW_TOPIC_PARTITIONS="6")["services"]
+    created = {_option(argv, "--topic")[0]: _option(argv, "--partitions")
+               for argv in _topic_commands(services["kafka-init"]["command"][2])}
+    assert created == {t: ["6"] for t in TOPICS}
+    apps = {name for name, s in services.items() if "EVENTFLOW_KAFKA_BOOTSTRAP_SERVERS" in _env(s)}
+    assert apps and {name for name in apps if _env(services[name]).get("EVENTFLOW_TOPIC_PARTITIONS") == "6"} == apps
+
 def test_app_services_reach_kafka_and_postgres_by_service_name(services):
     pg_env = _env(services["postgres"])
     for name in APP_SERVICES:
