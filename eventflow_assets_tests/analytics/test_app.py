@@ -15,11 +15,13 @@ REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "jobs" / "batch_analytics_app.py"
 
 
-def run_app(tmp_path, *args, postgres_url: str | None = None, timeout: float = 300):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTFLOW_")}
-    env["EVENTFLOW_HOME"] = str(tmp_path / "home")
+def run_app(tmp_path, *args, postgres_url: str | None = None, timeout: float = 300, env: dict | None = None):
+    """The application with no EVENTFLOW_* variable but these (and ``env``)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("EVENTFLOW_")}
+    base["EVENTFLOW_HOME"] = str(tmp_path / "home")
     if postgres_url:
-        env["EVENTFLOW_POSTGRES_URL"] = postgres_url
+        base["EVENTFLOW_POSTGRES_URL"] = postgres_url
+    env = {**base, **(env or {})}
     return subprocess.run([sys.executable, str(APP), *args], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=timeout)
 

@@ -8,6 +8,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import psycopg
@@ -19,10 +20,10 @@ from eventflow_assets.local.postgres_server import HOST, SUPERUSER, SYSTEM_USER,
 from eventflow_assets.local.processes import free_port
 from eventflow_assets.orchestration.analytics_assets import _database_env
 from eventflow_assets.orchestration.resources import EventFlowEndpoints
-from eventflow_assets.settings import Settings
 from eventflow_assets.storage.schema import apply_schema
 from eventflow_assets.storage.tables import FUNNEL, ORDERS_RAW, REVENUE
 from eventflow_assets_tests.analytics import dataset
+from eventflow_assets_tests.analytics.test_app import run_app
 from eventflow_assets_tests.analytics.test_run import expected_tables, snapshot
 from eventflow_assets_tests.conftest import running
 
@@ -76,28 +77,31 @@ def scans(url: str) -> dict[str, int]:
     return dict(rows)
 
 
-def test_the_analytics_read_the_replica_and_write_the_primary(spark, primary_and_replica):
+def test_the_analytics_read_the_replica_and_write_the_primary(primary_and_replica, tmp_path):
+    """The application as users run it, with both variables set."""
     primary, replica = primary_and_replica
     with psycopg.connect(replica) as conn:
         assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] is True
     before = scans(replica)
-    read_url = Settings.from_env({"EVENTFLOW_POSTGRES_URL": primary, "EVENTFLOW_POSTGRES_READ_URL": replica}) \
-        .read_url(primary)
-    assert read_url == replica
 
-    run_analyses(spark, primary, read_url=read_url)
+    done = run_app(tmp_path, postgres_url=primary, env={"EVENTFLOW_POSTGRES_READ_URL": replica})
 
+    assert done.returncode == 0, done.stderr[-3000:]
     assert snapshot(primary) == expected_tables()
     after = scans(replica)
     assert set(after) == set(SOURCES)
     assert all(after[t] > before.get(t, 0) for t in SOURCES), (before, after)
+    assert password(replica) not in done.stdout + done.stderr
     # The replica replays what the run wrote to the primary.
-    with psycopg.connect(replica) as conn:
-        for _ in range(100):
-            if snapshot(replica) == expected_tables():
-                break
-            conn.execute("SELECT pg_sleep(0.1)")
-        assert snapshot(replica) == expected_tables()
+    for _ in range(100):
+        if snapshot(replica) == expected_tables():
+            break
+        time.sleep(0.1)
+    assert snapshot(replica) == expected_tables()
+
+
+def password(url: str) -> str:
+    return url.split("://", 1)[1].split("@", 1)[0].split(":", 1)[1]
 
 
 def test_a_replica_behind_the_bound_stops_the_run_before_it_computes(spark, primary_and_replica):
@@ -117,7 +121,7 @@ def test_a_replica_behind_the_bound_stops_the_run_before_it_computes(spark, prim
     assert message.startswith(f"the read replica postgresql://postgres:***@{host_port} has not replayed "
                               f"the primary's WAL up to ")
     assert "within 1.5s" in message and "bytes behind" in message and "EVENTFLOW_POSTGRES_READ_URL" in message
-    assert replica.split(":")[2].split("@")[0] not in message  # the password
+    assert password(replica) not in message
     assert snapshot(primary) == before
 
 
