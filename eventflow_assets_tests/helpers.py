@@ -27,6 +27,15 @@ def command_lines(processes) -> list[list[str]]:
 _M = 0x5BD1E995
 
 
+def segment_bytes(data_dir, topic: str) -> int:
+    """Bytes of the topic's log segment files in one broker's data directory, live partitions only:
+    a deleted topic's folders stay a while as ``<topic>-<n>.<id>-delete`` (the suite deletes its
+    topics after each test), and Kafka no longer counts them."""
+    live = re.compile(re.escape(topic) + r"-\d+")
+    return sum(f.stat().st_size for d in data_dir.iterdir() if d.is_dir() and live.fullmatch(d.name)
+               for f in d.glob("*.log"))
+
+
 def java_murmur2(data: bytes) -> int:
     """Signed 32-bit result, as Java's Utils.murmur2 returns it."""
     length = len(data)

@@ -27,6 +27,7 @@ from eventflow_assets.orchestration.probes import topic_storage
 from eventflow_assets.processing.queries import StreamConfig, read_topics
 from eventflow_assets.settings import Settings
 from eventflow_assets.storage.schema import apply_schema
+from eventflow_assets_tests.helpers import segment_bytes
 
 ALL_PARTITIONS = [(t, p) for t in TOPIC_NAMES for p in range(3)]
 
@@ -176,7 +177,7 @@ def test_wrong_password_is_one_clear_line_and_writes_nothing(scram_stack, comman
 
 def _segment_bytes(kafka, topic: str, nodes) -> int:
     """The topic's log segment files in the nodes' data directories, each replica counted."""
-    return sum(f.stat().st_size for n in nodes for f in kafka._data_dir(n).glob(f"{topic}-*/*.log"))
+    return sum(segment_bytes(kafka._data_dir(n), topic) for n in nodes)
 
 
 def _publish(config: dict, topic: str, count: int) -> None:

@@ -18,6 +18,7 @@ from eventflow_assets.local.processes import free_port
 from eventflow_assets.orchestration import sensors
 from eventflow_assets.orchestration.resources import EventFlowEndpoints
 from eventflow_assets.orchestration.sensors import streaming_supervisor, topic_observations
+from eventflow_assets_tests.helpers import segment_bytes
 
 S = dg.DagsterRunStatus
 
@@ -138,7 +139,7 @@ def publish(bootstrap, counts: dict[tuple[str, int], int]) -> None:
 
 def disk_bytes(broker, topic: str) -> int:
     """The topic's log segments as the broker's data directory holds them (one node: one replica)."""
-    return sum(f.stat().st_size for f in broker._data_dir(1).glob(f"{topic}-*/*.log"))
+    return segment_bytes(broker._data_dir(1), topic)
 
 
 def metadata(result) -> dict:
