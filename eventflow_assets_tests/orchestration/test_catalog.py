@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import dagster as dg
 import psycopg
+import pytest
 
 from eventflow_assets.definitions import defs
+from eventflow_assets.errors import EventFlowError
 from eventflow_assets.storage.columns import declared_tables
 from eventflow_assets.storage.schema import apply_schema
 
@@ -75,6 +77,15 @@ def test_alter_table_forms_replayed_as_postgres_applies_them(pg_url, tmp_path):
     t = declared_tables(tmp_path)["t"]
     assert t.column("added").other == ("DEFAULT 0",)
     assert (t.column("remark").description, t.column("remark").other) == ("free text", ("DEFAULT '--'",))
+
+
+@pytest.mark.parametrize("form", ["INHERIT p", "OF some_type"])
+def test_an_alter_table_form_that_may_change_columns_and_is_not_modelled_is_an_error(tmp_path, form):
+    """INHERIT and OF add columns from elsewhere: the model cannot follow them, so it refuses."""
+    (tmp_path / "0001_a.sql").write_text(f"CREATE TABLE p (z int);\nCREATE TABLE t (a int);\nALTER TABLE t {form};\n")
+    with pytest.raises(EventFlowError) as raised:
+        declared_tables(tmp_path)
+    assert str(raised.value) == f"storage/columns.py does not know ALTER TABLE t {form}"
 
 
 def test_every_table_asset_carries_its_columns_and_every_asset_its_owner_and_layer(pg_url):
