@@ -42,6 +42,30 @@ def graphql(url: str, query: str) -> dict:
         return json.loads(response.read())["data"]
 
 
+def assert_plots(asset_url: str, labels, screenshot: Path | None = None) -> None:
+    """The asset page's Metadata section shows a table first; its Plots tab draws one chart per
+    number in ``labels``, each labelled once."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 2400})
+            page.goto(asset_url, timeout=120_000)
+            page.get_by_text(labels[0], exact=True).first.wait_for(timeout=60_000)
+            assert page.locator("canvas").count() == 0
+            page.get_by_text("Plots", exact=True).click(timeout=60_000)
+            page.locator("canvas").nth(len(labels) - 1).wait_for(timeout=60_000)
+            assert page.locator("canvas").count() == len(labels)
+            for label in labels:
+                assert page.get_by_text(label, exact=True).count() == 1, label
+            if screenshot is not None:
+                page.screenshot(path=str(screenshot), full_page=True)
+        finally:
+            browser.close()
+
+
 @pytest.fixture
 def webserver(tmp_path, pg_url):
     home = tmp_path / "dagster"
@@ -114,7 +138,6 @@ def test_a_sink_table_plots_what_the_stream_assets_sensor_reported(webserver, tm
 
     import dagster as dg
     import psycopg
-    from playwright.sync_api import sync_playwright
 
     from eventflow_assets.orchestration import stream_assets
     from eventflow_assets.orchestration.resources import EventFlowEndpoints
@@ -161,23 +184,7 @@ def test_a_sink_table_plots_what_the_stream_assets_sensor_reported(webserver, tm
         cursor = result.cursor
     instance.dispose()
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium(), args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"])
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 2400})
-            page.goto(f"{webserver}/assets/postgres/orders_raw", timeout=120_000)
-            # The Overview's Metadata section: Table by default, Plots draws each number over time.
-            page.get_by_text("rows_written", exact=True).first.wait_for(timeout=60_000)
-            assert page.locator("canvas").count() == 0
-            page.get_by_text("Plots", exact=True).click(timeout=60_000)
-            page.locator("canvas").nth(len(PLOTTED) - 1).wait_for(timeout=60_000)
-            assert page.locator("canvas").count() == len(PLOTTED)
-            for label in PLOTTED:
-                assert page.get_by_text(label, exact=True).count() == 1, label
-            page.screenshot(path=str(tmp_path / "plots.png"), full_page=True)
-        finally:
-            browser.close()
+    assert_plots(f"{webserver}/assets/postgres/orders_raw", PLOTTED, screenshot=tmp_path / "plots.png")
     assert (tmp_path / "plots.png").stat().st_size > 10_000
 
 
@@ -185,7 +192,6 @@ def test_the_postgres_server_plots_its_observations(webserver, tmp_path, pg_url,
     """Observations (not materializations) are drawn too: two of postgres_observations' reports on
     postgres_server, stored as the daemon stores them, one plot per number."""
     import dagster as dg
-    from playwright.sync_api import sync_playwright
 
     from eventflow_assets.orchestration.database import postgres_observations
     from eventflow_assets.orchestration.resources import EventFlowEndpoints
@@ -206,17 +212,4 @@ def test_the_postgres_server_plots_its_observations(webserver, tmp_path, pg_url,
     assert plotted == sorted(("connections", "connections_this_database", "connections_active", "max_connections",
                               "superuser_reserved_connections", "database_size_bytes", "connections_used_share"))
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium(), args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"])
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 2400})
-            page.goto(f"{webserver}/assets/postgres_server", timeout=120_000)
-            page.get_by_text("max_connections", exact=True).first.wait_for(timeout=60_000)
-            page.get_by_text("Plots", exact=True).click(timeout=60_000)
-            page.locator("canvas").nth(len(plotted) - 1).wait_for(timeout=60_000)
-            assert page.locator("canvas").count() == len(plotted)
-            for label in plotted:
-                assert page.get_by_text(label, exact=True).count() == 1, label
-        finally:
-            browser.close()
+    assert_plots(f"{webserver}/assets/postgres_server", plotted)
