@@ -19,9 +19,10 @@ from dagster_pyspark import PySparkResource
 from dagster_pyspark.resources import spark_session_from_config
 from pydantic import Field
 
-from eventflow_assets.local.stack import Endpoints, resolve_endpoints, spark_master
+from eventflow_assets.local.stack import Endpoints, resolve_endpoints
 from eventflow_assets.processing.kafka_source import KafkaDataSource
-from eventflow_assets.processing.spark import DEFAULT_MASTER, DEFAULTS, loopback_driver, shuffle_conf, with_spark_jars
+from eventflow_assets.processing.spark import (DEFAULT_MASTER, DEFAULTS, loopback_driver, python_conf, resolve_master,
+                                               shuffle_conf, with_spark_jars)
 from eventflow_assets.settings import (BOOTSTRAP_VAR, CHECKPOINT_VAR, HOME_VAR, KAFKA_PREFIX, POSTGRES_READ_VAR,
                                        POSTGRES_VAR, SPARK_MASTER_VAR, Settings)
 
@@ -99,8 +100,7 @@ def spark_config(app_name: str) -> dict[str, str]:
     ``app_name`` tells sessions apart in the Spark UI and ``ps`` (the name is on the driver's command
     line): the stream's is ``eventflow-streaming``.
     """
-    return {**DEFAULTS, "spark.app.name": app_name,
-            "spark.pyspark.python": sys.executable, "spark.pyspark.driver.python": sys.executable}
+    return {**DEFAULTS, "spark.app.name": app_name, **python_conf()}
 
 
 class EventFlowPySpark(PySparkResource):
@@ -125,8 +125,7 @@ class EventFlowPySpark(PySparkResource):
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
         settings = Settings.from_env()
         conf = {**shuffle_conf(settings), **self.spark_config}  # read at run time; spark_config wins
-        master = _value(self.spark_master) or spark_master(settings) or DEFAULT_MASTER
-        conf.setdefault("spark.master", master)
+        conf.setdefault("spark.master", resolve_master(settings, _value(self.spark_master)))
         conf = {**loopback_driver(conf["spark.master"]), **conf}
         # Jars are resolved when a run starts, not when the definitions load (that may download).
         self._spark_session = spark_session_from_config(with_spark_jars(conf))

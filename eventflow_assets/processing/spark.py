@@ -48,6 +48,25 @@ def shuffle_conf(settings) -> dict[str, str]:
     return {"spark.sql.shuffle.partitions": str(settings.shuffle_partitions)}
 
 
+def resolve_master(settings, master: str | None = None) -> str:
+    """``master``, else EVENTFLOW_SPARK_MASTER, else the local cluster of ``eventflow services
+    --spark-workers N`` running on this home, else ``local[2]``."""
+    from eventflow_assets.local.stack import spark_master
+
+    return master or spark_master(settings) or DEFAULT_MASTER
+
+
+def python_conf() -> dict[str, str]:
+    """The driver and the Python workers run this interpreter (the system Python lacks our packages)."""
+    return {"spark.pyspark.python": sys.executable, "spark.pyspark.driver.python": sys.executable}
+
+
+def session_conf(settings, master: str | None) -> dict[str, str]:
+    """What every EventFlow Spark application runs with on ``master``: :data:`DEFAULTS`, the shuffle
+    partitions, and the driver on 127.0.0.1 for a master on this machine."""
+    return {**DEFAULTS, **shuffle_conf(settings), **loopback_driver(master)}
+
+
 LOOPBACK = "127.0.0.1"
 
 
@@ -87,7 +106,6 @@ def build_spark_session(app_name: str = "eventflow", master: str | None = None,
     interpreter unless PYSPARK_PYTHON says otherwise; otherwise they would start the system
     Python, which lacks our packages.
     """
-    from eventflow_assets.local.stack import spark_master
     from eventflow_assets.settings import Settings
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -97,8 +115,8 @@ def build_spark_session(app_name: str = "eventflow", master: str | None = None,
         or "--master" in os.environ.get("PYSPARK_SUBMIT_ARGS", "")
     env = Settings.from_env()
     if master is None and not launched_with_master:
-        master = spark_master(env) or DEFAULT_MASTER
-    settings = with_spark_jars({**DEFAULTS, **shuffle_conf(env), **loopback_driver(master), **(conf or {})})
+        master = resolve_master(env)
+    settings = with_spark_jars({**session_conf(env, master), **(conf or {})})
     builder = SparkSession.builder.appName(app_name)
     if master is not None:
         builder = builder.master(master)

@@ -9,12 +9,11 @@ and this interpreter for the driver and the Python workers.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pyspark
 
-from eventflow_assets.processing.spark import DEFAULT_MASTER, DEFAULTS, loopback_driver, shuffle_conf, spark_jars
+from eventflow_assets.processing.spark import python_conf, resolve_master, session_conf, spark_jars
 
 
 def _jobs_dir() -> Path:
@@ -36,13 +35,11 @@ def spark_submit() -> str:
 
 def submit_command(script: str, args: list[str], app_name: str, master: str | None = None) -> list[str]:
     """``spark-submit [options] jobs/<script> <args>``; ``master`` defaults as for every EventFlow job."""
-    from eventflow_assets.local.stack import spark_master
     from eventflow_assets.settings import Settings
 
     settings = Settings.from_env()
-    master = master or spark_master(settings) or DEFAULT_MASTER
-    conf = {**DEFAULTS, **shuffle_conf(settings), **loopback_driver(master),
-            "spark.pyspark.python": sys.executable, "spark.pyspark.driver.python": sys.executable}
+    master = resolve_master(settings, master)
+    conf = {**session_conf(settings, master), **python_conf()}
     command = [spark_submit(), "--master", master, "--name", app_name, "--jars", ",".join(spark_jars())]
     for key, value in conf.items():
         command += ["--conf", f"{key}={value}"]
