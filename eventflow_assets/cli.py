@@ -555,7 +555,8 @@ def cmd_reset(args, settings: Settings) -> int:
     import shutil
 
     from eventflow_assets.ingestion.topics import delete_topics
-    from eventflow_assets.storage.reset import empty_tables, last_progress_age, local_checkpoints, row_counts
+    from eventflow_assets.storage.postgres import row_counts
+    from eventflow_assets.storage.reset import RESET_TABLES, empty_tables, last_progress_age, local_checkpoints
 
     local = local_checkpoints(settings.checkpoints)
     endpoints = resolve_endpoints(settings)
@@ -565,7 +566,7 @@ def cmd_reset(args, settings: Settings) -> int:
         raise EventFlowError(f"a stream recorded progress {age.total_seconds():.0f}s ago: stop it first (Ctrl-C on "
                              "`eventflow up` or `eventflow stream`, or terminate streaming_job in Dagster), or wait "
                              f"until it has been quiet for {RESET_QUIET_S}s")
-    counts = row_counts(endpoints.postgres_url)
+    counts = row_counts(endpoints.postgres_url, RESET_TABLES)
     print(f"This deletes {sum(counts.values()):,} rows from {len(counts)} tables in "
           f"{redact_url(endpoints.postgres_url)} and the checkpoints in {local}"
           + (f", and deletes and recreates the topics on {endpoints.kafka_bootstrap_servers}" if args.topics else "")

@@ -53,11 +53,11 @@ import dagster as dg
 import psycopg
 
 from eventflow_assets.errors import EventFlowError, first_line
-from eventflow_assets.orchestration.metadata import row_counts
 from eventflow_assets.orchestration.probes import table_sizes
 from eventflow_assets.orchestration.resources import EventFlowEndpoints
 from eventflow_assets.orchestration.table_assets import table_key
 from eventflow_assets.processing.queries import QUERY_TABLES
+from eventflow_assets.storage.postgres import row_counts
 from eventflow_assets.storage.postgres import connect
 
 SENSOR = "sink_table_materializations"
@@ -161,27 +161,26 @@ def table_summary(table: str, batches: list[dict], previous_until: datetime | No
     return metadata
 
 
-def with_row_counts(context: dg.SensorEvaluationContext, postgres_url: str,
-                    events: list[dg.AssetMaterialization]) -> list[dg.AssetMaterialization]:
-    """``events`` with each table's ``dagster/row_count`` as of this report (the catalog's row count);
-    without it when the tables cannot be counted now (the report itself still stands)."""
-    try:
-        counts = row_counts(postgres_url, [e.asset_key.path[-1] for e in events])
-    except (EventFlowError, psycopg.Error) as exc:
-        context.log.warning(f"row counts left out: {first_line(exc)}")
-        return events
-    return [e.with_metadata({**e.metadata, "dagster/row_count": counts[e.asset_key.path[-1]]}) for e in events]
+def with_table_figures(context: dg.SensorEvaluationContext, postgres_url: str,
+                       events: list[dg.AssetMaterialization]) -> list[dg.AssetMaterialization]:
+    """``events`` with each table's ``table_size_bytes`` and ``dagster/row_count`` as of this report;
+    a figure the database cannot give now is left out (the report itself still stands)."""
+    tables = [e.asset_key.path[-1] for e in events]
+    figures: dict[str, dict] = {t: {} for t in tables}
+    for name, read in (("table_size_bytes", table_sizes), ("dagster/row_count", row_counts)):
+        try:
+            for table, value in read(postgres_url, tables).items():
+                figures[table][name] = dg.MetadataValue.int(value)
+        except (EventFlowError, psycopg.Error) as exc:
+            context.log.warning(f"{name} left out: {first_line(exc)}")
+    return [e.with_metadata({**e.metadata, **figures[e.asset_key.path[-1]]}) for e in events]
 
 
-def summarize(batches: list[dict], previous_until: datetime | None,
-              sizes: dict[str, int] | None = None) -> list[dg.AssetMaterialization]:
-    """One materialization per table that received rows in ``batches``, in TABLE_QUERIES' order;
-    with the table's ``sizes`` (bytes) when given."""
+def summarize(batches: list[dict], previous_until: datetime | None) -> list[dg.AssetMaterialization]:
+    """One materialization per table that received rows in ``batches``, in TABLE_QUERIES' order."""
     events = []
     for table in TABLE_QUERIES:
         metadata = table_summary(table, batches, previous_until)
-        if metadata is not None and sizes and table in sizes:
-            metadata["table_size_bytes"] = dg.MetadataValue.int(sizes[table])
         if metadata is not None:
             mine = [b for b in batches if b["query_name"] in TABLE_QUERIES[table]]
             first, last = min(b["recorded_at"] for b in mine), max(b["recorded_at"] for b in mine)
@@ -217,16 +216,11 @@ def sink_table_materializations(context: dg.SensorEvaluationContext, eventflow: 
         where = (f"since {_fmt(previous_until)}" if previous_until
                  else f"in the last {FIRST_LOOKBACK_S // 60} minutes (has the stream run?)")
         return dg.SkipReason(f"no new micro-batch recorded in stream_progress {where}")
-    try:
-        sizes = table_sizes(eventflow.endpoints().postgres_url, TABLE_QUERIES)
-    except (EventFlowError, psycopg.Error) as exc:
-        context.log.warning(f"no table sizes: {first_line(exc)}")
-        sizes = None
-    events = summarize(batches, previous_until, sizes)
+    events = summarize(batches, previous_until)
     until = max([b["recorded_at"] for b in batches] + ([previous_until] if previous_until else []))
     new_cursor = {"until": _iso(until), "batches": advance(cursor.get("batches", {}), batches),
                   "reported_at": now if events else cursor.get("reported_at")}
     if not events:
         return dg.SensorResult(skip_reason=f"{len(batches)} new micro-batches wrote no rows to the sink tables",
                                cursor=json.dumps(new_cursor))
-    return dg.SensorResult(asset_events=with_row_counts(context, url, events), cursor=json.dumps(new_cursor))
+    return dg.SensorResult(asset_events=with_table_figures(context, url, events), cursor=json.dumps(new_cursor))

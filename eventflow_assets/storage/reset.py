@@ -41,12 +41,6 @@ def last_progress_age(url: str) -> timedelta | None:
             sql.Identifier(STREAM_PROGRESS))).fetchone()[0]
 
 
-def row_counts(url: str) -> dict[str, int]:
-    with connect(url) as conn:
-        return {t: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(t))).fetchone()[0]
-                for t in RESET_TABLES}
-
-
 def empty_tables(url: str) -> None:
     """TRUNCATE them all in one transaction: all emptied, or none."""
     with connect(url) as conn:
