@@ -8,7 +8,11 @@ with its own EVENTFLOW_HOME. From the stream's first committed batch on, every -
 it prints one line: resident memory (RSS) of the broker, the PostgreSQL server (postmaster) and of
 all PostgreSQL processes together (PSS: shared buffers counted once, not once per backend), the
 stream's Spark JVM, the stream's Python driver (the Dagster run process hosting the queries) and
-its Python workers, all processes (PSS), and over the interval the stream's batches: count and
+its Python workers, all processes (PSS); the live heap of the broker's and the stream's JVMs (heap
+in use right after a full collection that `jcmd <pid> GC.run` forces, a pause of well under a
+second: what the JVM cannot free, unlike its RSS, which grows until the heap is as large as the
+collector chooses); PostgreSQL's private memory (USS summed over its processes: what backends
+hold, without the shared buffers, which fill up to `shared_buffers` by design); and over the interval the stream's batches: count and
 median/max batch time (``stream_progress.duration_ms``) and the records still waiting (lag).
 
 At the end it compares the first and the last half of the samples after the warm-up (JVM heaps
@@ -21,7 +25,9 @@ brings its own Spark JVM for a minute or two). Exit status 0 when all are flat, 
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,8 +41,10 @@ from footprint import _kind, _tree, launch, stop, wait_for_first_batch  # bench/
 
 MIB = 2 ** 20
 TRIGGER_S = 10  # the stream's trigger: lag may differ by one trigger's worth of events between samples
-MEMORY = ("kafka", "pg_server", "pg_all", "stream_jvm", "stream_py", "stream_workers", "all")
-LABELS = {"kafka": "broker", "pg_server": "pg server", "pg_all": "pg all(PSS)", "stream_jvm": "stream JVM",
+MEMORY = ("kafka", "kafka_live", "pg_server", "pg_all", "pg_private", "stream_jvm", "stream_live", "stream_py",
+          "stream_workers", "all")
+LABELS = {"kafka": "broker", "kafka_live": "broker live", "pg_server": "pg server", "pg_all": "pg all(PSS)",
+          "pg_private": "pg private", "stream_jvm": "stream JVM", "stream_live": "stream live",
           "stream_py": "stream py", "stream_workers": "py workers", "all": "all(PSS)"}
 
 
@@ -55,6 +63,28 @@ def _pss(proc: psutil.Process) -> int:
         return proc.memory_full_info().pss
     except psutil.Error:
         return 0
+
+
+def _uss(proc: psutil.Process) -> int:
+    try:
+        return proc.memory_full_info().uss
+    except psutil.Error:
+        return 0
+
+
+def _live_heap(proc: psutil.Process | None) -> int:
+    """Bytes of heap in use after a full collection, asked of the JVM with the jcmd beside its java."""
+    if proc is None:
+        return 0
+    try:
+        jcmd = str(Path(proc.exe()).with_name("jcmd"))
+        subprocess.run([jcmd, str(proc.pid), "GC.run"], capture_output=True, timeout=60, check=True)
+        info = subprocess.run([jcmd, str(proc.pid), "GC.heap_info"], capture_output=True, text=True, timeout=60,
+                              check=True).stdout
+    except (psutil.Error, OSError, subprocess.SubprocessError):
+        return 0
+    used = re.search(r"used (\d+)K", info)
+    return int(used.group(1)) * 1024 if used else 0
 
 
 def _rss(proc: psutil.Process | None) -> int:
@@ -92,8 +122,9 @@ def memory(root: psutil.Process, home: Path) -> dict[str, float]:
     kafka = next((p for p in procs if _kind(p) == "kafka"), None)
     postgres = [p for p in procs if _kind(p) == "postgres"]
     postmaster = next((p for p in postgres if p.pid in {c.pid for c in root.children()}), None)
-    return {"kafka": _rss(kafka) / MIB, "pg_server": _rss(postmaster) / MIB,
-            "pg_all": sum(map(_pss, postgres)) / MIB, "stream_jvm": _rss(jvm) / MIB, "stream_py": _rss(driver) / MIB,
+    return {"kafka": _rss(kafka) / MIB, "kafka_live": _live_heap(kafka) / MIB, "pg_server": _rss(postmaster) / MIB,
+            "pg_all": sum(map(_pss, postgres)) / MIB, "pg_private": sum(map(_uss, postgres)) / MIB,
+            "stream_jvm": _rss(jvm) / MIB, "stream_live": _live_heap(jvm) / MIB, "stream_py": _rss(driver) / MIB,
             "stream_workers": sum(map(_rss, workers or [])) / MIB, "all": sum(map(_pss, procs)) / MIB}
 
 

@@ -68,22 +68,30 @@ def _finish(stream, producer, kafka_config: dict, checkpoints, pg_url: str) -> N
     assert table_differences(kafka_config["bootstrap.servers"], pg_url) == {}  # nothing lost, nothing doubled
 
 
+def _assert_replicated(stack: LocalStack, config: dict):
+    """Topics created on the three nodes: every partition on all three, min.insync.replicas 2.
+    Returns the admin client and the metadata read."""
+    assert len(stack.endpoints.kafka_bootstrap_servers.split(",")) == 3
+    assert provision_topics(config) == {t: "created" for t in TOPIC_NAMES}  # replication follows the cluster
+    admin = admin_client(config)
+    metadata = admin.list_topics(timeout=10)
+    assert sorted(metadata.brokers) == [1, 2, 3]
+    for topic in TOPIC_NAMES:
+        for partition in metadata.topics[topic].partitions.values():
+            assert sorted(partition.replicas) == [1, 2, 3] and sorted(partition.isrs) == [1, 2, 3]
+    futures = admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, t) for t in TOPIC_NAMES])
+    for future in futures.values():
+        assert future.result(10)["min.insync.replicas"].value == "2"
+    return admin, metadata
+
+
+@pytest.mark.drill  # 95 s; `make drill-cluster` runs the same at 200,000 events
 def test_three_brokers_replicate_and_survive_one_killed_under_the_producer_and_the_stream(tmp_path, spark, pg_url):
     # PostgreSQL configured (the session's), so that only the three Kafka nodes start.
     settings = Settings.from_env({"EVENTFLOW_HOME": str(tmp_path / "home"), "EVENTFLOW_POSTGRES_URL": pg_url})
     with LocalStack(settings, free_port(), free_port(), kafka_brokers=3) as stack:
         config = stack.endpoints.kafka_config()
-        assert len(stack.endpoints.kafka_bootstrap_servers.split(",")) == 3
-        assert provision_topics(config) == {t: "created" for t in TOPIC_NAMES}  # replication follows the cluster
-        admin = admin_client(config)
-        metadata = admin.list_topics(timeout=10)
-        assert sorted(metadata.brokers) == [1, 2, 3]
-        for topic in TOPIC_NAMES:
-            for partition in metadata.topics[topic].partitions.values():
-                assert sorted(partition.replicas) == [1, 2, 3] and sorted(partition.isrs) == [1, 2, 3]
-        futures = admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, t) for t in TOPIC_NAMES])
-        for future in futures.values():
-            assert future.result(10)["min.insync.replicas"].value == "2"
+        admin, metadata = _assert_replicated(stack, config)
 
         apply_schema(pg_url)
         checkpoints = tmp_path / "chk"
@@ -224,7 +232,7 @@ def test_topic_storage_on_three_brokers_counts_every_replica_and_leaves_a_dead_n
     settings = Settings.from_env({"EVENTFLOW_HOME": str(tmp_path / "home"), "EVENTFLOW_POSTGRES_URL": pg_url})
     with LocalStack(settings, free_port(), free_port(), kafka_brokers=3) as stack:
         config = stack.endpoints.kafka_config()
-        provision_topics(config)
+        admin, _ = _assert_replicated(stack, config)
         _publish(config, ORDERS, 60)
         _publish(config, TOPIC_NAMES[0], 5)
         lagging, sizes, missing = topic_storage(config, TOPIC_NAMES)
@@ -232,7 +240,6 @@ def test_topic_storage_on_three_brokers_counts_every_replica_and_leaves_a_dead_n
         assert sizes == {t: _segment_bytes(stack.kafka, t, [1, 2, 3]) for t in TOPIC_NAMES}
         assert sizes[ORDERS] == 3 * _segment_bytes(stack.kafka, ORDERS, [1]) > 0  # each node holds a replica
 
-        admin = admin_client(config)
         before = admin.list_topics(timeout=10)
         stack.kafka.kill(3)
         # Until the controller fences it, node 3 is still in the metadata: the sizes are missing, saying why.
