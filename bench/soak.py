@@ -11,8 +11,10 @@ stream's Spark JVM, the stream's Python driver (the Dagster run process hosting 
 its Python workers, all processes (PSS); the live heap of the broker's and the stream's JVMs (heap
 in use right after a full collection that `jcmd <pid> GC.run` forces, a pause of well under a
 second: what the JVM cannot free, unlike its RSS, which grows until the heap is as large as the
-collector chooses); PostgreSQL's private memory (USS summed over its processes: what backends
-hold, without the shared buffers, which fill up to `shared_buffers` by design); and over the interval the stream's batches: count and
+collector chooses); PostgreSQL's private memory (anonymous resident memory, RSS minus shared and
+file pages, summed over its processes: what backends hold for themselves; not USS, which counts
+the shared buffers that only one process has touched, such as those the checkpointer wrote, and so
+grows up to `shared_buffers` by design); and over the interval the stream's batches: count and
 median/max batch time (``stream_progress.duration_ms``) and the records still waiting (lag).
 
 At the end it compares the first and the last half of the samples after the warm-up (JVM heaps
@@ -65,11 +67,12 @@ def _pss(proc: psutil.Process) -> int:
         return 0
 
 
-def _uss(proc: psutil.Process) -> int:
+def _private(proc: psutil.Process) -> int:
     try:
-        return proc.memory_full_info().uss
+        info = proc.memory_info()
     except psutil.Error:
         return 0
+    return info.rss - info.shared  # RssAnon: Linux's shared = RssFile + RssShmem
 
 
 def _live_heap(proc: psutil.Process | None) -> int:
@@ -123,7 +126,7 @@ def memory(root: psutil.Process, home: Path) -> dict[str, float]:
     postgres = [p for p in procs if _kind(p) == "postgres"]
     postmaster = next((p for p in postgres if p.pid in {c.pid for c in root.children()}), None)
     return {"kafka": _rss(kafka) / MIB, "kafka_live": _live_heap(kafka) / MIB, "pg_server": _rss(postmaster) / MIB,
-            "pg_all": sum(map(_pss, postgres)) / MIB, "pg_private": sum(map(_uss, postgres)) / MIB,
+            "pg_all": sum(map(_pss, postgres)) / MIB, "pg_private": sum(map(_private, postgres)) / MIB,
             "stream_jvm": _rss(jvm) / MIB, "stream_live": _live_heap(jvm) / MIB, "stream_py": _rss(driver) / MIB,
             "stream_workers": sum(map(_rss, workers or [])) / MIB, "all": sum(map(_pss, procs)) / MIB}
 
