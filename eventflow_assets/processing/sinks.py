@@ -19,6 +19,7 @@ first records. The id, read after the batch's records, tells the two apart.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -115,6 +116,37 @@ def checkpoint_id(batch: DataFrame) -> str:
     return batch.sparkSession.sparkContext.getLocalProperty(QUERY_ID_PROPERTY) or ""
 
 
+# The line each batch logs: the driver-side split of its time (bench/scaling.py reads it back).
+BATCH_LINE = "%s batch %d: %s; %d rows (%d bytes) computed and collected in %.3fs, committed in %.3fs"
+REPLAYED = "replayed, skipped"
+_BATCH_LINE = re.compile(r"(?P<query>\S+) batch (?P<batch_id>\d+): (?P<written>.*); (?P<rows>\d+) rows "
+                         r"\((?P<bytes>\d+) bytes\) computed and collected in (?P<collect_s>[\d.]+)s, "
+                         r"committed in (?P<commit_s>[\d.]+)s$")
+
+
+@dataclass(frozen=True)
+class BatchTimes:
+    """One batch's figures from its :data:`BATCH_LINE`: what the driver collected (rows, Arrow bytes),
+    the seconds to compute and collect it, and the seconds of its PostgreSQL transaction."""
+
+    query: str
+    batch_id: int
+    rows: int
+    bytes: int
+    collect_s: float
+    commit_s: float
+    replayed: bool
+
+
+def parse_batch_line(line: str) -> BatchTimes | None:
+    """The figures of a log line ending in a :data:`BATCH_LINE`; None for any other line."""
+    m = _BATCH_LINE.search(line.rstrip("\n"))
+    if m is None:
+        return None
+    return BatchTimes(m["query"], int(m["batch_id"]), int(m["rows"]), int(m["bytes"]), float(m["collect_s"]),
+                      float(m["commit_s"]), m["written"] == REPLAYED)
+
+
 _DATA_LOSS_HINT = ("Nothing of this batch was written. Start over with a new checkpoint and emptied tables "
                    "(`eventflow reset`), or run with --no-fail-on-data-loss to accept the loss and go on.")
 
@@ -151,9 +183,8 @@ class ExactlyOnceSink:
         topic_id = self.current_topic_id() if self.kafka_config else None
         computed = time.monotonic()
         written = self.commit(table, batch_id, checkpoint, topic_id=topic_id)
-        log.info("%s batch %d: %s; %d rows computed and collected in %.2fs, committed in %.2fs", self.query_name,
-                 batch_id, "replayed, skipped" if written is None else written, table.num_rows,
-                 computed - started, time.monotonic() - computed)
+        log.info(BATCH_LINE, self.query_name, batch_id, REPLAYED if written is None else written, table.num_rows,
+                 table.nbytes, computed - started, time.monotonic() - computed)
 
     def current_topic_id(self) -> str | None:
         """The query's topic's id now; None when the topic is gone and data loss is accepted."""

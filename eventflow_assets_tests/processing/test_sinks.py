@@ -1,13 +1,15 @@
 """The exactly-once sinks on a real PostgreSQL: replays change nothing, failures leave nothing,
 and the windowed tables add up each order and view once."""
 
+import logging
 from decimal import Decimal
 
 import psycopg
 import pyarrow as pa
 import pytest
 
-from eventflow_assets.processing.sinks import SINKS, ExactlyOnceSink, count_views
+from eventflow_assets.processing.sinks import (BATCH_LINE, REPLAYED, SINKS, BatchTimes, ExactlyOnceSink, count_views,
+                                               parse_batch_line)
 from eventflow_assets.storage.schema import apply_schema
 from eventflow_assets_tests.processing.batches import (TS, WINDOW_END, WINDOW_START, batch, order, orders, reject,
                                                        view)
@@ -112,3 +114,27 @@ def test_an_order_replayed_by_a_new_checkpoint_is_not_counted_again(pg_url):
     assert _rows(pg_url, "SELECT total_revenue, order_count FROM revenue_by_currency_5min") == [
         (Decimal("449.97"), 3)]
 
+
+
+def test_the_batch_line_gives_its_figures_back():
+    line = "2026-12-02 03:00:00,123 eventflow.sinks INFO " + BATCH_LINE % (
+        "product-view", 7, {"conversion_funnel_5min": 12}, 40, 4096, 1.23456, 0.0444)
+    assert parse_batch_line(line + "\n") == BatchTimes("product-view", 7, 40, 4096, 1.235, 0.044, replayed=False)
+    assert parse_batch_line(BATCH_LINE % ("orders", 3, REPLAYED, 5, 100, 0.5, 0.01)) == BatchTimes(
+        "orders", 3, 5, 100, 0.5, 0.01, replayed=True)
+    assert parse_batch_line("2026-12-02 03:00:00,123 eventflow.streaming INFO started orders") is None
+
+
+def test_each_batch_logs_what_the_driver_collected_and_where_its_time_went(spark, pg_url, caplog):
+    """Through a real DataFrame: rows and Arrow bytes as collected, then the replay of the same batch."""
+    sink = _sink(pg_url)
+    frame = spark.createDataFrame(orders("a", "b"))
+    collected = frame.select(*SINKS["orders"].columns).toArrow()
+    caplog.set_level(logging.INFO, logger="eventflow.sinks")
+    sink(frame, 0)
+    sink(frame, 0)
+    lines = [parse_batch_line(r.getMessage()) for r in caplog.records if r.name == "eventflow.sinks"]
+    assert [(b.query, b.batch_id, b.rows, b.bytes, b.replayed) for b in lines] == [
+        ("orders", 0, 2, collected.nbytes, False), ("orders", 0, 2, collected.nbytes, True)]
+    assert lines[0].collect_s > 0 and lines[0].commit_s > 0
+    assert _rows(pg_url, "SELECT count(*) FROM orders_raw") == [(2,)]
