@@ -38,6 +38,10 @@ SQL_FILES = {"top_revenue_by_currency": ["top_revenue_by_currency"],
              "user_segments": ["user_segments", "segment_summary"]}
 
 FILL = [
+    # orders_raw's day partitions for the days filled.
+    """SELECT orders_raw_day_partition((d AT TIME ZONE 'UTC')::date)
+       FROM generate_series(%(start)s::timestamptz, %(start)s::timestamptz + %(days)s * interval '1 day',
+                            interval '1 day') AS d""",
     # Deterministic orders: user, price (1.00-500.99), currency and time spread evenly over --days.
     """INSERT INTO orders_raw (order_id, user_id, product_id, price, currency, "timestamp")
        SELECT 'o' || g, 'u' || ((g::bigint * 2654435761) %% %(users)s), 'p' || (g %% 1000),

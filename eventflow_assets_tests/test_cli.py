@@ -255,6 +255,8 @@ def _fill(pg_url: str, recorded_ago: str) -> dict[str, int]:
                      "VALUES ('orders', 'c1', 'orders', 'AAAAAAAAAAAAAAAAAAAAAA')")
         conn.execute("INSERT INTO analytics_segment_summary (segment, users, revenue_usd, orders) "
                      "VALUES ('VIP', 1, 1500, 1)")
+        conn.execute("INSERT INTO orders_raw_archive (day, file, row_count, archived_at) "
+                     "VALUES ('2026-01-01', '/archive/orders_raw/2026-01-01.csv.gz', 3, now())")
     return _counts(pg_url)
 
 
@@ -262,7 +264,8 @@ def _counts(pg_url: str) -> dict[str, int]:
     import psycopg
 
     tables = ("orders_raw", "revenue_by_currency_5min", "conversion_funnel_5min", "rejected_events",
-              "stream_batches", "stream_progress", "stream_topics", "analytics_segment_summary", "currency_rates")
+              "stream_batches", "stream_progress", "stream_topics", "analytics_segment_summary", "orders_raw_archive",
+              "currency_rates")
     with psycopg.connect(pg_url) as conn:
         return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
 
@@ -280,7 +283,7 @@ def test_reset_asks_refuses_while_streaming_then_empties_tables_checkpoints_and_
     before = _fill(pg_url, "5 seconds")
     assert before == {"orders_raw": 1, "revenue_by_currency_5min": 1, "conversion_funnel_5min": 1,
                       "rejected_events": 1, "stream_batches": 1, "stream_progress": 1, "stream_topics": 1,
-                      "analytics_segment_summary": 1,
+                      "analytics_segment_summary": 1, "orders_raw_archive": 1,
                       "currency_rates": 5}
 
     running = run("reset", "--yes", env=env)
@@ -299,7 +302,7 @@ def test_reset_asks_refuses_while_streaming_then_empties_tables_checkpoints_and_
 
     done = run("reset", "--yes", "--topics", env=env)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[0].startswith("This deletes 8 rows from 15 tables in postgresql://")
+    assert done.stdout.splitlines()[0].startswith("This deletes 9 rows from 16 tables in postgresql://")
     assert not (tmp_path / "checkpoints").exists()
     after = _counts(pg_url)
     with psycopg.connect(pg_url) as conn:

@@ -29,11 +29,12 @@ def test_definitions_hold_exactly_the_documented_objects():
     assert set(graph.get_all_asset_keys()) == TOPIC_KEYS | TABLE_KEYS | {RATES_KEY, SERVER_KEY} | ANALYTICS_KEYS
     assert {j.name for j in repo.get_all_jobs() if not j.name.startswith("__")} == {
         "streaming_job", "producer_job", "sink_checks_job", "revenue_trends_job", "global_analytics_job",
-        "retention_job"}
+        "retention_job", "orders_archive_job"}
     assert {s.name for s in repo.sensor_defs} == {"streaming_supervisor", "topic_observations",
                                                   "sink_table_materializations", "finalized_windows",
                                                   "analytics_automation", "failure_alerts", "postgres_observations"}
-    assert {s.name for s in repo.schedule_defs} == {"sink_checks_schedule", "retention_schedule"}
+    assert {s.name for s in repo.schedule_defs} == {"sink_checks_schedule", "retention_schedule",
+                                                    "orders_archive_schedule"}
     assert set(graph.asset_check_keys) == {
         dg.AssetCheckKey(_key("revenue_by_currency_5min"), "agrees_with_orders_raw"),
         dg.AssetCheckKey(_key("conversion_funnel_5min"), "agrees_with_orders_raw"),
@@ -86,6 +87,7 @@ def test_lineage_groups_and_automation():
             for k, p in policies.items() if p is not None} == {
         **{_key(t): (10, 20) for t in TREND_TABLES}, **{_key(t): (20, 35) for t in GLOBAL_TABLES}}
     assert repo.get_schedule_def("retention_schedule").job_name == "retention_job"
+    assert repo.get_schedule_def("orders_archive_schedule").job_name == "orders_archive_job"
     for job in ("revenue_trends_job", "global_analytics_job"):
         assert defs.resolve_job_def(job).tags == {"dagster/max_retries": "2"}
     # Every analytics asset, and nothing else, is in the pool the instance limits to one run

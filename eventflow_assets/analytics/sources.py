@@ -71,7 +71,9 @@ def _partitioning(spark: SparkSession, postgres_url: str, table: str, column: st
     written after this look, are still read.
     """
     with connect(postgres_url) as conn:
-        estimate = conn.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", (table,)).fetchone()[0]
+        # Summed over the leaves: a partitioned table's own reltuples is not kept up to date.
+        estimate = conn.execute("SELECT coalesce(sum(greatest(c.reltuples, 0)), 0) FROM pg_partition_tree(%s::regclass) p "
+                                "JOIN pg_class c ON c.oid = p.relid WHERE p.isleaf", (table,)).fetchone()[0]
         if estimate < PARALLEL_READ_ROWS:
             return None
         lower, upper = conn.execute(sql.SQL("SELECT min({c}), max({c}) FROM {t}").format(

@@ -41,10 +41,12 @@ log = logging.getLogger("eventflow.sinks")
 
 @dataclass(frozen=True)
 class Merge:
-    """A staging table (columns with their PostgreSQL types) and the SQL that merges it."""
+    """A staging table (columns with their PostgreSQL types) and the SQL that merges it; ``before``
+    names SQL run on the staged rows just before (the orders' day partitions)."""
 
     sql_file: str
     columns: tuple[tuple[str, str], ...]
+    before: str | None = None
 
     @property
     def names(self) -> list[str]:
@@ -64,7 +66,7 @@ class Merge:
 ORDER_ROWS = Merge(ORDERS, (
     ("order_id", "text"), ("user_id", "text"), ("product_id", "text"), ("price", "numeric(12,2)"),
     ("currency", "text"), ("timestamp", "timestamptz"), ("window_start", "timestamptz"),
-    ("window_end", "timestamptz"), ("partition", "integer"), ("offset", "bigint")))
+    ("window_end", "timestamptz"), ("partition", "integer"), ("offset", "bigint")), before="orders_days")
 VIEW_COUNTS = Merge(PRODUCT_VIEW, (
     ("window_start", "timestamptz"), ("window_end", "timestamptz"), ("user_id", "text"), ("view_count", "bigint")))
 REJECTS = Merge("rejected_events", (
@@ -173,6 +175,8 @@ class ExactlyOnceSink:
         self.kafka_config = kafka_config
         self.fail_on_data_loss = fail_on_data_loss
         self._sql = {m.sql_file: m.sql for m in (spec.events, REJECTS) if m is not None}
+        self._before = {m.sql_file: read_sql(f"sinks/{m.before}.sql") for m in (spec.events, REJECTS)
+                        if m is not None and m.before}
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
@@ -254,6 +258,8 @@ class ExactlyOnceSink:
         names = sql.SQL(", ").join(map(sql.Identifier, merge.names))
         with conn.cursor().copy(sql.SQL("COPY staging ({}) FROM STDIN WITH (FORMAT csv)").format(names)) as copy:
             copy.write(arrow_to_csv(rows.select(merge.names)))
+        if merge.sql_file in self._before:
+            conn.execute(self._before[merge.sql_file])
         cur = conn.execute(self._sql[merge.sql_file])
         counts = dict(zip([d.name for d in cur.description], cur.fetchone()))
         conn.execute("DROP TABLE staging")

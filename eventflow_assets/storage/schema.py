@@ -2,7 +2,8 @@
 
 Each pending migration runs in one transaction with its record; an advisory lock makes
 concurrent appliers (the CLI, the streaming job, Dagster) wait for each other. A migration
-file edited after it was applied is an error, not a silent divergence.
+file edited after it was applied is an error, not a silent divergence. Each apply also makes the
+coming days' partitions of ``orders_raw`` (``storage/partitions.py``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eventflow_assets.errors import EventFlowError
+from eventflow_assets.storage.partitions import make_days_ahead
 from eventflow_assets.storage.postgres import SQL_DIR, connect
 
 MIGRATIONS_DIR = SQL_DIR / "migrations"
@@ -45,7 +47,8 @@ def migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
 
 
 def apply_schema(url: str, directory: Path = MIGRATIONS_DIR) -> list[int]:
-    """Apply pending migrations; returns the versions applied now (empty when up to date)."""
+    """Apply pending migrations and make ``orders_raw``'s coming days; returns the versions applied
+    now (empty when up to date)."""
     applied_now = []
     with connect(url, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
@@ -66,6 +69,7 @@ def apply_schema(url: str, directory: Path = MIGRATIONS_DIR) -> list[int]:
                     conn.execute("INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
                                  (m.version, m.name, m.checksum))
                 applied_now.append(m.version)
+            make_days_ahead(conn)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
     return applied_now

@@ -98,6 +98,7 @@ def load(url: str, revenue=REVENUE, funnel=FUNNEL, orders=ORDERS) -> None:
             conn.execute("""INSERT INTO conversion_funnel_5min
                             (window_start, window_end, user_id, view_count, order_count)
                             VALUES (%s, %s, %s, %s, %s)""", (ts(start), ts(start) + WINDOW, user, views, n))
+        conn.execute("SELECT orders_raw_day_partition('2026-11-24')")  # the day the orders below fall on
         for i, (user, price, currency) in enumerate(orders):
             conn.execute("""INSERT INTO orders_raw (order_id, user_id, product_id, price, currency, "timestamp")
                             VALUES (%s, %s, %s, %s, %s, %s)""",

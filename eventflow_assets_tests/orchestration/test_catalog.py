@@ -15,15 +15,16 @@ from eventflow_assets.storage.schema import apply_schema
 _COLUMNS = """
     SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull
     FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
-      AND c.relname <> 'schema_migrations'
+    WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition AND a.attnum > 0
+      AND NOT a.attisdropped AND c.relname <> 'schema_migrations'
     ORDER BY c.relname, a.attnum"""
 _KEYS = """
     SELECT c.relname, array_agg(a.attname ORDER BY k.ord)
     FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
     CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
     JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
-    WHERE i.indisprimary AND c.relnamespace = 'public'::regnamespace AND c.relname <> 'schema_migrations'
+    WHERE i.indisprimary AND c.relnamespace = 'public'::regnamespace AND NOT c.relispartition
+      AND c.relname <> 'schema_migrations'
     GROUP BY c.relname"""
 
 

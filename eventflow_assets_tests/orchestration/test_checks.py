@@ -46,6 +46,7 @@ def window(hhmm: str) -> datetime:
 @pytest.fixture
 def db(eventflow_env, pg_url):
     with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("SELECT orders_raw_day_partition(%s)", (at("11:00").date(),))  # orders_raw's day of ORDERS
         for oid, user, price, currency, t in ORDERS:
             conn.execute('INSERT INTO orders_raw (order_id, user_id, product_id, price, currency, "timestamp") '
                          "VALUES (%s, %s, 'p1', %s, %s, %s)", (oid, user, Decimal(price), currency, at(t)))

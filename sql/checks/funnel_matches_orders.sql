@@ -1,6 +1,7 @@
 -- conversion_funnel_5min's order counts against orders_raw, per (window, user), for every
 -- finalized window (end at or before the orders query's latest watermark). A funnel row with
--- views only agrees with a user who has no orders in that window. One row, as in
+-- views only agrees with a user who has no orders in that window. Archived days are left out,
+-- as in revenue_matches_orders.sql. One row, as in
 -- revenue_matches_orders.sql.
 WITH latest AS (  -- the orders query's current watermark: the one recorded last
     SELECT watermark
@@ -16,12 +17,14 @@ from_table AS (
     SELECT f.window_start, f.user_id, f.order_count
     FROM conversion_funnel_5min f, horizon h
     WHERE f.window_end <= h.watermark
+      AND NOT EXISTS (SELECT 1 FROM orders_raw_archive a WHERE a.day = (f.window_start AT TIME ZONE 'UTC')::date)
 ),
 from_orders AS (
     SELECT date_bin('5 minutes', o."timestamp", TIMESTAMPTZ '1970-01-01 00:00:00+00') AS window_start,
            o.user_id, count(*) AS order_count
     FROM orders_raw o, horizon h
     WHERE o."timestamp" < h.watermark
+      AND NOT EXISTS (SELECT 1 FROM orders_raw_archive a WHERE a.day = (o."timestamp" AT TIME ZONE 'UTC')::date)
     GROUP BY 1, 2
     HAVING date_bin('5 minutes', o."timestamp", TIMESTAMPTZ '1970-01-01 00:00:00+00') + interval '5 minutes'
            <= min(h.watermark)

@@ -1,6 +1,7 @@
 -- revenue_by_currency_5min against orders_raw, window by window, for every finalized window: one
 -- whose end is at or before the orders query's current watermark, after which neither table
--- changes for it (the orders query writes both in one transaction). One row: the horizon
+-- changes for it (the orders query writes both in one transaction). Days archived out of orders_raw
+-- (orders_raw_archive) are left out: their windows stay, their orders are in files. One row: the horizon
 -- (NULL until the orders query has a watermark), how many
 -- (window, currency) pairs were compared, how many differ, and the first ten that differ.
 WITH latest AS (  -- the orders query's current watermark: the one recorded last
@@ -17,12 +18,14 @@ from_table AS (
     SELECT r.window_start, r.currency, r.total_revenue, r.order_count
     FROM revenue_by_currency_5min r, horizon h
     WHERE r.window_end <= h.watermark
+      AND NOT EXISTS (SELECT 1 FROM orders_raw_archive a WHERE a.day = (r.window_start AT TIME ZONE 'UTC')::date)
 ),
 from_orders AS (
     SELECT date_bin('5 minutes', o."timestamp", TIMESTAMPTZ '1970-01-01 00:00:00+00') AS window_start,
            o.currency, sum(o.price) AS total_revenue, count(*) AS order_count
     FROM orders_raw o, horizon h
     WHERE o."timestamp" < h.watermark
+      AND NOT EXISTS (SELECT 1 FROM orders_raw_archive a WHERE a.day = (o."timestamp" AT TIME ZONE 'UTC')::date)
     GROUP BY 1, 2
     HAVING date_bin('5 minutes', o."timestamp", TIMESTAMPTZ '1970-01-01 00:00:00+00') + interval '5 minutes'
            <= min(h.watermark)

@@ -1,18 +1,21 @@
 -- The orders query's batch: valid, deduplicated, on-time orders in `staging`. New orders go
--- into orders_raw, and only those are added to the windowed tables: an order id orders_raw
--- already holds (a replay from a new checkpoint) is never counted twice. Rows are upserted in
+-- into orders_raw, and only those are added to the windowed tables: an order orders_raw already
+-- holds (a replay from a new checkpoint: same id, same event time) is never counted twice, nor is
+-- one of a day archived (orders_raw_archive: counted when it first came, its row since archived).
+-- orders_days.sql made the days' partitions just before. Rows are upserted in
 -- key order, the same order the product-view query uses, so the two never deadlock on a
 -- funnel row. Returns the rows each table received.
 WITH inserted AS (
     INSERT INTO orders_raw (order_id, user_id, product_id, price, currency, "timestamp", kafka_partition,
                             kafka_offset)
     SELECT order_id, user_id, product_id, price, currency, "timestamp", "partition", "offset"
-    FROM staging
-    ON CONFLICT (order_id) DO NOTHING
-    RETURNING order_id
+    FROM staging s
+    WHERE NOT EXISTS (SELECT 1 FROM orders_raw_archive a WHERE a.day = (s."timestamp" AT TIME ZONE 'UTC')::date)
+    ON CONFLICT (order_id, "timestamp") DO NOTHING
+    RETURNING order_id, "timestamp"
 ),
 new_orders AS (
-    SELECT s.* FROM staging s JOIN inserted USING (order_id)
+    SELECT s.* FROM staging s JOIN inserted USING (order_id, "timestamp")
 ),
 revenue AS (
     INSERT INTO revenue_by_currency_5min AS r (window_start, window_end, currency, total_revenue, order_count,
