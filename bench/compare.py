@@ -162,11 +162,27 @@ def eventflow_exactness(url: str, expected: dict) -> str:
 
 # --- catch-up ------------------------------------------------------------------------------------
 
-def catch_up_eventflow(stack, home: Path, source: str, expected: dict) -> dict:
+def seed_backlog(stack, count: int, minutes: float, partitions: int = 3) -> tuple:
+    """``count`` events (EventGenerator seed 1, event times over the last ``minutes``; 0: as produced)
+    into the stack's topics, and the oracle's tables over the records read back: (stats, expected)."""
+    clock = spread_clock(count, minutes) if minutes else time.time
+    stats = produce(stack.endpoints.kafka_config(), EventGenerator(seed=1, clock=clock), count=count)
+    assert stats.delivered == count, f"only {stats.delivered:,} of {count:,} events delivered"
+    records = read_all(stack.endpoints.kafka_bootstrap_servers, (USER_EVENTS, PRODUCT_VIEW, ORDERS), partitions,
+                       timeout=600)
+    return stats, expected_tables(records)
+
+
+def catch_up_eventflow(stack, home: Path, source: str, expected: dict, label: str | None = None,
+                       env: dict | None = None) -> dict:
+    """Emptied tables, a new checkpoint, ``streaming_app.py --available-now`` to its end (its log:
+    ``home/catchup-<label>.log``; ``env`` added to the app's), then the exactness check."""
+    label = label or source
     _reset_tables(stack.endpoints.postgres_url)
     cmd = [sys.executable, str(APP), "--available-now", "--source-format", source,
-           "--checkpoint-dir", str(home / f"chk-catchup-{source}")]
-    run = run_measured(cmd, home / f"catchup-{source}.log", _env(stack.endpoints, home), stack.postgres.proc.pid)
+           "--checkpoint-dir", str(home / f"chk-catchup-{label}")]
+    run = run_measured(cmd, home / f"catchup-{label}.log", {**_env(stack.endpoints, home), **(env or {})},
+                       stack.postgres.proc.pid)
     return {**run, "exact": eventflow_exactness(stack.endpoints.postgres_url, expected)}
 
 
@@ -309,13 +325,8 @@ def main() -> int:
         kafka = stack.endpoints.kafka_config()
         provision_topics(kafka)
         apply_schema(stack.endpoints.postgres_url)
-        clock = spread_clock(args.backlog, args.backlog_minutes) if args.backlog_minutes else time.time
-        stats = produce(kafka, EventGenerator(seed=1, clock=clock), count=args.backlog)
-        assert stats.delivered == args.backlog, f"only {stats.delivered:,} of {args.backlog:,} events delivered"
+        stats, expected = seed_backlog(stack, args.backlog, args.backlog_minutes)
         orders = stats.by_topic["orders"]
-        records = read_all(stack.endpoints.kafka_bootstrap_servers, (USER_EVENTS, PRODUCT_VIEW, ORDERS), timeout=600)
-        expected = expected_tables(records)
-        del records
         revenue = oracle_revenue(expected)
         print(f"backlog: {args.backlog:,} events ({orders:,} orders, {len(expected['orders_raw']):,} valid and "
               f"distinct), event times over {args.backlog_minutes:g} min; {len(revenue)} revenue windows", flush=True)

@@ -58,18 +58,25 @@ def catch_up(endpoints, home: Path, backlog: int, source: str) -> None:
                     "--checkpoint-dir", str(home / f"chk-backlog-{source}")],
                    env=_env(endpoints, home), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wall = time.monotonic() - started
+    rows, span = drain_figures(endpoints.postgres_url)
     with psycopg.connect(endpoints.postgres_url) as conn:
-        rows = conn.execute("SELECT query_name, sum(input_rows), sum(duration_ms), count(*) FROM stream_progress "
-                            "GROUP BY 1 ORDER BY 1").fetchall()
         orders = conn.execute("SELECT count(*) FROM orders_raw").fetchone()[0]
-        # From the first batch's start to the last commit (a batch's row is recorded as it ends).
-        span = conn.execute("SELECT extract(epoch FROM max(recorded_at) - min(recorded_at "
-                            "- make_interval(secs => duration_ms / 1000.0))) FROM stream_progress").fetchone()[0]
     print(f"catch-up [{source}]: {backlog:,} events ({orders:,} orders) in {wall:.1f}s wall "
           f"= {backlog / wall:,.0f} events/s (JVM start included); first batch start to last commit "
-          f"{span:.1f}s = {backlog / float(span):,.0f} events/s")
+          f"{span:.1f}s = {backlog / span:,.0f} events/s")
     for name, rows_in, ms, batches in rows:
         print(f"  {name:<26} {rows_in:>10,} rows in {batches} batches, {ms / 1000:.1f}s of batch time")
+
+
+def drain_figures(url: str) -> tuple[list[tuple[str, int, int, int]], float]:
+    """Per query (name, input rows, batch milliseconds, batches) from ``stream_progress``, and the
+    seconds from the first batch's start to the last commit (a batch's row is recorded as it ends)."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT query_name, sum(input_rows)::bigint, sum(duration_ms)::bigint, count(*) "
+                            "FROM stream_progress GROUP BY 1 ORDER BY 1").fetchall()
+        span = conn.execute("SELECT extract(epoch FROM max(recorded_at) - min(recorded_at "
+                            "- make_interval(secs => duration_ms / 1000.0))) FROM stream_progress").fetchone()[0]
+    return rows, float(span)
 
 
 def sustained(endpoints, home: Path, rate: float, duration: float, source: str) -> None:
