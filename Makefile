@@ -1,5 +1,5 @@
 # The two commands of the README. Both prepare the machine first (scripts/setup.sh).
-.PHONY: setup up test test-drills drill drill-cluster
+.PHONY: setup up lint test test-drills drill drill-cluster
 
 setup:
 	@bash scripts/setup.sh
@@ -7,7 +7,11 @@ setup:
 up: setup
 	.venv/bin/eventflow up
 
-test: setup
+# The lint gate (ruff: errors, import order, likely bugs, complexity <= 14; pyproject.toml), then the tests.
+lint: setup
+	.venv/bin/ruff check .
+
+test: lint
 	.venv/bin/pytest -m "not drill"
 
 # The fault-drill tests left out of `make test` (pytest -m drill); the scripts below are longer still.

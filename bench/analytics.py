@@ -136,7 +136,7 @@ def main() -> int:
                                                   for i in range(args.runs)))
             for name in (*ANALYSES, "total"):
                 cells = "".join(
-                    f"{_get(s, name):>9.2f}s{_get(q, name):>9.2f}s" for s, q in zip(spark_runs, sql_runs))
+                    f"{_get(s, name):>9.2f}s{_get(q, name):>9.2f}s" for s, q in zip(spark_runs, sql_runs, strict=True))
                 print(f"{name:<26}{cells}")
             started = time.monotonic()
             written = run_analyses(spark, url)

@@ -61,9 +61,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # eventflow_assets
 
 from streaming import APP, _env, _pct, _reset_tables  # noqa: E402  (bench/streaming.py)
 
+from eventflow_assets.ingestion.events import ORDERS, PRODUCT_VIEW, USER_EVENTS  # noqa: E402
 from eventflow_assets.ingestion.generator import EventGenerator  # noqa: E402
 from eventflow_assets.ingestion.producer import produce  # noqa: E402
-from eventflow_assets.ingestion.events import ORDERS, PRODUCT_VIEW, USER_EVENTS  # noqa: E402
 from eventflow_assets.ingestion.topics import provision_topics  # noqa: E402
 from eventflow_assets.local.processes import free_port  # noqa: E402
 from eventflow_assets.local.stack import LocalStack  # noqa: E402

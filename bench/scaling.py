@@ -43,7 +43,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
-
 from compare import _tree_cpu, catch_up_eventflow, seed_backlog  # bench/compare.py
 from streaming import drain_figures  # bench/streaming.py
 

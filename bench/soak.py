@@ -38,7 +38,6 @@ from pathlib import Path
 
 import psutil
 import psycopg
-
 from footprint import _kind, _tree, launch, stop, wait_for_first_batch  # bench/footprint.py
 
 MIB = 2 ** 20

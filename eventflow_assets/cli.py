@@ -379,8 +379,8 @@ def _watch(dagster, stop: threading.Event) -> None:
 
 
 def cmd_up(args, settings: Settings) -> int:
-    from eventflow_assets.dashboard.server import DashboardProcess
     from eventflow_assets.dashboard.sections import DASHBOARD_URL_VAR
+    from eventflow_assets.dashboard.server import DashboardProcess
     from eventflow_assets.orchestration.dev_server import DagsterDev
     from eventflow_assets.orchestration.instance import cancel_leftover_runs, open_instance, write_instance
 

@@ -141,7 +141,7 @@ def validate_postgres_url(url: str, variable: str = POSTGRES_VAR) -> None:
     if not parts.path.strip("/") and "dbname=" not in parts.query:
         raise EventFlowError(f"{variable} names no database: {redact_url(url)}")
     try:
-        parts.port
+        _ = parts.port  # urllib parses the port lazily: a bad one raises here
     except ValueError as exc:
         raise EventFlowError(f"{variable} has an invalid port: {redact_url(url)}") from exc
 

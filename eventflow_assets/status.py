@@ -15,8 +15,13 @@ from eventflow_assets.local.stack import Endpoints
 from eventflow_assets.processing.queries import QUERY_NAMES
 from eventflow_assets.storage.postgres import connect
 from eventflow_assets.storage.schema import apply_schema
-from eventflow_assets.storage.tables import (CONVERSION_TABLE, SEGMENTS_TABLE, SINK_TABLES, TOP_REVENUE_TABLE,
-                                             TRENDS_TABLES)
+from eventflow_assets.storage.tables import (
+    CONVERSION_TABLE,
+    SEGMENTS_TABLE,
+    SINK_TABLES,
+    TOP_REVENUE_TABLE,
+    TRENDS_TABLES,
+)
 
 TABLES = SINK_TABLES
 STALE_AFTER = timedelta(minutes=2)

@@ -17,6 +17,8 @@ import pytest
 from eventflow_assets.local.kafka_broker import EmbeddedKafka
 from eventflow_assets.local.postgres_server import EmbeddedPostgres
 from eventflow_assets.local.processes import free_port
+from eventflow_assets.storage.schema import apply_schema
+from eventflow_assets_tests.analytics import dataset
 from eventflow_assets_tests.helpers import delete_all_topics
 
 
@@ -60,6 +62,14 @@ def pg_url(postgres_server):
     yield postgres_server.url(name)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def loaded_url(pg_url) -> str:
+    """A new database holding the analytics tests' hand-built dataset (analytics/dataset.py)."""
+    apply_schema(pg_url)
+    dataset.load(pg_url)
+    return pg_url
 
 
 @pytest.fixture(scope="session")

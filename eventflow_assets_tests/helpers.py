@@ -9,7 +9,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import psutil
+import psycopg
 from confluent_kafka import Consumer, TopicPartition
+
 
 def command_lines(processes) -> list[list[str]]:
     """The command line of each process still running; short-lived helpers may have exited (or be
@@ -216,3 +218,11 @@ def delete_all_topics(config: dict, timeout: float = 30.0) -> None:
     while set(names) & set(admin.list_topics(timeout=10).topics):
         assert time.monotonic() < deadline, f"topics {names} still listed {timeout}s after deletion"
         time.sleep(0.05)
+
+
+def table_rows(url: str, table: str) -> set:
+    """Every row of an analytics table as a tuple, without computed_at."""
+    with psycopg.connect(url) as conn:
+        cur = conn.execute(f"SELECT * FROM {table}")
+        keep = [i for i, col in enumerate(cur.description) if col.name != "computed_at"]
+        return {tuple(row[i] for i in keep) for row in cur.fetchall()}

@@ -119,7 +119,7 @@ def test_materializing_topic_assets_provisions_them(kafka_broker, pg_url, monkey
     assert result.success
     materializations = {e.asset_key: e.materialization.metadata for e in result.get_asset_materialization_events()}
     assert set(materializations) == TOPIC_KEYS
-    for key, meta in materializations.items():
+    for meta in materializations.values():
         assert meta["outcome"].value == "created"
         assert meta["partitions"].value == 3
         assert meta["records"].value == 0

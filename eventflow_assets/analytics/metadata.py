@@ -13,8 +13,17 @@ from decimal import Decimal
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from eventflow_assets.analytics.names import (CONVERSION, CONVERSION_TABLE, SEGMENTS, SEGMENTS_TABLE, SUMMARY_TABLE,
-                                              TOP_REVENUE, TOP_REVENUE_TABLE, TRENDS, TRENDS_TABLES)
+from eventflow_assets.analytics.names import (
+    CONVERSION,
+    CONVERSION_TABLE,
+    SEGMENTS,
+    SEGMENTS_TABLE,
+    SUMMARY_TABLE,
+    TOP_REVENUE,
+    TOP_REVENUE_TABLE,
+    TRENDS,
+    TRENDS_TABLES,
+)
 from eventflow_assets.analytics.transforms import SEGMENTS as SEGMENT_NAMES
 from eventflow_assets.ingestion.events import WINDOW
 

@@ -7,8 +7,15 @@ from decimal import Decimal
 
 import pyarrow as pa
 
-from eventflow_assets.analytics.names import (CONVERSION, CONVERSION_TABLE, SUMMARY_TABLE, TOP_REVENUE,
-                                              TOP_REVENUE_TABLE, TRENDS, TRENDS_TABLES)
+from eventflow_assets.analytics.names import (
+    CONVERSION,
+    CONVERSION_TABLE,
+    SUMMARY_TABLE,
+    TOP_REVENUE,
+    TOP_REVENUE_TABLE,
+    TRENDS,
+    TRENDS_TABLES,
+)
 from eventflow_assets.analytics.names import SEGMENTS as SEGMENTS_ANALYSIS
 from eventflow_assets.analytics.transforms import SEGMENTS
 
@@ -98,7 +105,7 @@ def _grid(headers: list[str], rows: list[list]) -> str:
                for i in range(len(headers))]
 
     def line(values):
-        return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)).rstrip()
+        return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric, strict=True)).rstrip()
 
     body = [line(headers), line(["-" * w for w in widths])] + [line(row) for row in cells]
     if not rows:

@@ -21,12 +21,21 @@ import pyarrow.compute as pc
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from eventflow_assets.analytics import transforms
-from eventflow_assets.analytics.report import format_report
-from eventflow_assets.analytics import sources
-from eventflow_assets.analytics.names import (ANALYSES, CONVERSION, CONVERSION_TABLE, SEGMENTS, SEGMENTS_TABLE,
-                                              SUMMARY_TABLE, TOP_REVENUE, TOP_REVENUE_TABLE, TRENDS, TRENDS_TABLES)
+from eventflow_assets.analytics import sources, transforms
+from eventflow_assets.analytics.names import (
+    ANALYSES,
+    CONVERSION,
+    CONVERSION_TABLE,
+    SEGMENTS,
+    SEGMENTS_TABLE,
+    SUMMARY_TABLE,
+    TOP_REVENUE,
+    TOP_REVENUE_TABLE,
+    TRENDS,
+    TRENDS_TABLES,
+)
 from eventflow_assets.analytics.replica import REPLICA_WAIT_SECONDS, wait_for_replica
+from eventflow_assets.analytics.report import format_report
 from eventflow_assets.analytics.sources import DAY, HOUR, ceil_to, check_range, floor_to
 from eventflow_assets.analytics.writer import Replacement, replace
 from eventflow_assets.settings import redact_url

@@ -83,7 +83,7 @@ def table(columns: list[tuple[str, bool]], rows: list[list], table_id: str | Non
           empty: str = "") -> html.Table:
     """``columns``: (header, numeric) pairs; numeric cells align right."""
     head = html.Thead(html.Tr([html.Th(name, className="num" if num else None) for name, num in columns]))
-    body = [html.Tr([html.Td(cell, className="num" if num else None) for cell, (_, num) in zip(row, columns)])
+    body = [html.Tr([html.Td(cell, className="num" if num else None) for cell, (_, num) in zip(row, columns, strict=True)])
             for row in rows]
     if not rows and empty:
         body = [html.Tr(html.Td(empty, colSpan=len(columns), className="note"))]

@@ -6,8 +6,17 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from eventflow_assets.storage.tables import (CONVERSION_TABLE, FUNNEL, ORDERS_RAW, REJECTED, REVENUE, SEGMENTS_TABLE,
-                                             SUMMARY_TABLE, TOP_REVENUE_TABLE, TRENDS_TABLES)
+from eventflow_assets.storage.tables import (
+    CONVERSION_TABLE,
+    FUNNEL,
+    ORDERS_RAW,
+    REJECTED,
+    REVENUE,
+    SEGMENTS_TABLE,
+    SUMMARY_TABLE,
+    TOP_REVENUE_TABLE,
+    TRENDS_TABLES,
+)
 
 DASHBOARD_URL_VAR = "EVENTFLOW_DASHBOARD_URL"
 DEFAULT_DASHBOARD_URL = "http://127.0.0.1:8501"

@@ -58,6 +58,21 @@ class ProduceStats:
     def in_flight(self) -> int:
         return self.sent - self.delivered - self.failed
 
+    def record_delivery(self, err, msg) -> None:
+        """The producer's delivery report for one record: acknowledged (with its latency) or failed."""
+        if err is not None:
+            self.failed += 1
+            self.errors[err.str()] += 1
+            return
+        self.delivered += 1
+        self.by_topic[msg.topic()] += 1
+        latency = msg.latency()
+        if latency is not None:
+            kept = self.ack_latencies.get(msg.topic())
+            if kept is None:
+                kept = self.ack_latencies[msg.topic()] = deque(maxlen=LATENCY_SAMPLES)
+            kept.append(latency)
+
     def error_rate(self, topic: str | None = None) -> float:
         """Share of the sent events (of ``topic``, or all) that were not acknowledged; 0.0 if none sent.
         Counted once the run ends: events still in flight are not failures yet."""
@@ -90,21 +105,6 @@ def produce(kafka_config: dict, generator: EventGenerator, *, count: int | None 
         raise ValueError("rate must be > 0 events/s")
     stats = ProduceStats()
     p = make_producer({**PRODUCER_CONFIG, **kafka_config, **overrides})
-
-    def delivered(err, msg) -> None:
-        if err is None:
-            stats.delivered += 1
-            stats.by_topic[msg.topic()] += 1
-            latency = msg.latency()
-            if latency is not None:
-                kept = stats.ack_latencies.get(msg.topic())
-                if kept is None:
-                    kept = stats.ack_latencies[msg.topic()] = deque(maxlen=LATENCY_SAMPLES)
-                kept.append(latency)
-        else:
-            stats.failed += 1
-            stats.errors[err.str()] += 1
-
     stop = stop or threading.Event()
     deadline = None if duration is None else stats.started + duration
     next_report = stats.started + progress_every
@@ -123,25 +123,32 @@ def produce(kafka_config: dict, generator: EventGenerator, *, count: int | None 
                 p.poll(min(due - now, 0.1))  # wait, serving delivery reports
                 continue
         topic, key, value = generator.next_event()
-        if not _produce_one(p, topic, key, value, delivered, stop):
+        if not _produce_one(p, topic, key, value, stats.record_delivery, stop):
             break
         n += 1
         stats.sent = n
         stats.sent_by_topic[topic] += 1
         if n & 1023 == 0:
             p.poll(0)
-    flush_deadline = time.monotonic() + flush_timeout
-    while stats.in_flight and time.monotonic() < flush_deadline:
-        p.flush(min(1.0, flush_deadline - time.monotonic()))
+    _flush(p, stats, flush_timeout, on_progress, next_report, progress_every)
+    stats.finished = time.monotonic()
+    return stats
+
+
+def _flush(p, stats: ProduceStats, timeout: float, on_progress: Callable[[ProduceStats], None] | None,
+           next_report: float, progress_every: float) -> None:
+    """Wait up to ``timeout`` for every sent record's acknowledgement, still reporting progress; what is
+    in flight then is counted as failed."""
+    deadline = time.monotonic() + timeout
+    while stats.in_flight and time.monotonic() < deadline:
+        p.flush(min(1.0, deadline - time.monotonic()))
         if on_progress and time.monotonic() >= next_report:
             next_report = time.monotonic() + progress_every
             on_progress(stats)
     lost = stats.in_flight
     if lost:
         stats.failed += lost
-        stats.errors[f"no acknowledgement within {flush_timeout:.0f}s"] += lost
-    stats.finished = time.monotonic()
-    return stats
+        stats.errors[f"no acknowledgement within {timeout:.0f}s"] += lost
 
 
 def _produce_one(p, topic: str, key: bytes, value: bytes, on_delivery, stop: threading.Event) -> bool:

@@ -20,17 +20,26 @@ from datetime import datetime, timezone
 import dagster as dg
 
 from eventflow_assets.analytics.app import APP_NAME
-from eventflow_assets.analytics.names import (CONVERSION, CONVERSION_TABLE, SEGMENTS, SEGMENTS_TABLE, SUMMARY_TABLE,
-                                              TOP_REVENUE, TOP_REVENUE_TABLE, TRENDS, TRENDS_TABLES)
+from eventflow_assets.analytics.names import (
+    CONVERSION,
+    CONVERSION_TABLE,
+    SEGMENTS,
+    SEGMENTS_TABLE,
+    SUMMARY_TABLE,
+    TOP_REVENUE,
+    TOP_REVENUE_TABLE,
+    TRENDS,
+    TRENDS_TABLES,
+)
 from eventflow_assets.ingestion.events import ORDERS
+from eventflow_assets.orchestration.automation import GLOBAL_FRESHNESS, TRENDS_FRESHNESS, global_refresh
 from eventflow_assets.orchestration.groups import ANALYTICS
 from eventflow_assets.orchestration.probes import latest_watermark
 from eventflow_assets.orchestration.resources import EventFlowEndpoints
+from eventflow_assets.orchestration.table_assets import CURRENCY_RATES, table_key, table_metadata
+from eventflow_assets.orchestration.windows import final_span, trend_days
 from eventflow_assets.processing.submit import submit_command
 from eventflow_assets.settings import POSTGRES_READ_VAR, POSTGRES_VAR
-from eventflow_assets.orchestration.table_assets import CURRENCY_RATES, table_key, table_metadata
-from eventflow_assets.orchestration.automation import GLOBAL_FRESHNESS, TRENDS_FRESHNESS, global_refresh
-from eventflow_assets.orchestration.windows import final_span, trend_days
 from eventflow_assets.storage.tables import FUNNEL, ORDERS_RAW, REVENUE
 
 # At most one analytics run at a time, however launched (sensor, schedule, UI materialize or

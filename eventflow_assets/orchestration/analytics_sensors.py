@@ -27,8 +27,7 @@ from eventflow_assets.ingestion.events import ORDERS
 from eventflow_assets.orchestration.analytics_assets import GLOBAL_KEYS, JOB_TAGS, revenue_trends_job
 from eventflow_assets.orchestration.probes import earliest_revenue_window, latest_watermark
 from eventflow_assets.orchestration.resources import EventFlowEndpoints
-from eventflow_assets.orchestration.windows import (FIRST_DAY, WINDOW, day_keys, final_windows, first_window,
-                                                    window_name)
+from eventflow_assets.orchestration.windows import FIRST_DAY, WINDOW, day_keys, final_windows, first_window, window_name
 
 WINDOW_SENSOR = "finalized_windows"
 AUTOMATION_SENSOR = "analytics_automation"

@@ -11,9 +11,9 @@ import dagster as dg
 from eventflow_assets.orchestration.probes import newest_record_before
 from eventflow_assets.orchestration.resources import EventFlowEndpoints
 from eventflow_assets.orchestration.table_assets import SINK_TABLES, table_key
-from eventflow_assets.storage.tables import FUNNEL, ORDERS_RAW, REJECTED, REVENUE
 from eventflow_assets.storage.postgres import connect, read_sql
 from eventflow_assets.storage.schema import apply_schema
+from eventflow_assets.storage.tables import FUNNEL, ORDERS_RAW, REJECTED, REVENUE
 
 FRESHNESS = timedelta(minutes=5)
 GRACE = timedelta(minutes=2)  # time the stream gets to pick a record up (a start, Spark's, a trigger)

@@ -142,4 +142,4 @@ def server_connections(postgres_url: str) -> dict[str, int]:
                               FROM pg_stat_activity WHERE backend_type = 'client backend'""").fetchone()
     names = ("connections", "connections_this_database", "connections_active", "max_connections",
              "superuser_reserved_connections", "database_size_bytes")
-    return dict(zip(names, (int(v) for v in row)))
+    return dict(zip(names, (int(v) for v in row), strict=True))

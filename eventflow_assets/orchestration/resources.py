@@ -21,10 +21,25 @@ from pydantic import Field
 
 from eventflow_assets.local.stack import Endpoints, resolve_endpoints
 from eventflow_assets.processing.kafka_source import KafkaDataSource
-from eventflow_assets.processing.spark import (DEFAULT_MASTER, DEFAULTS, loopback_driver, python_conf, resolve_master,
-                                               shuffle_conf, with_spark_jars)
-from eventflow_assets.settings import (BOOTSTRAP_VAR, CHECKPOINT_VAR, HOME_VAR, KAFKA_PREFIX, POSTGRES_READ_VAR,
-                                       POSTGRES_VAR, SPARK_MASTER_VAR, Settings)
+from eventflow_assets.processing.spark import (
+    DEFAULT_MASTER,
+    DEFAULTS,
+    loopback_driver,
+    python_conf,
+    resolve_master,
+    shuffle_conf,
+    with_spark_jars,
+)
+from eventflow_assets.settings import (
+    BOOTSTRAP_VAR,
+    CHECKPOINT_VAR,
+    HOME_VAR,
+    KAFKA_PREFIX,
+    POSTGRES_READ_VAR,
+    POSTGRES_VAR,
+    SPARK_MASTER_VAR,
+    Settings,
+)
 
 # Field -> the variable it stands for. Other EVENTFLOW_KAFKA_<PROPERTY> variables still apply, read at use.
 ENDPOINT_VARS = {

@@ -57,8 +57,7 @@ from eventflow_assets.orchestration.probes import table_sizes
 from eventflow_assets.orchestration.resources import EventFlowEndpoints
 from eventflow_assets.orchestration.table_assets import table_key
 from eventflow_assets.processing.queries import QUERY_TABLES
-from eventflow_assets.storage.postgres import row_counts
-from eventflow_assets.storage.postgres import connect
+from eventflow_assets.storage.postgres import connect, row_counts
 
 SENSOR = "sink_table_materializations"
 REPORT_INTERVAL_S = 60
@@ -98,7 +97,7 @@ def read_batches(postgres_url: str, since: datetime | None) -> list[dict]:
         conn.execute("SET statement_timeout = '20s'")
         cur = conn.execute(_BATCHES, {"queries": list(QUERY_TABLES), "since": since, "lookback": FIRST_LOOKBACK_S})
         names = [d.name for d in cur.description]
-        return [dict(zip(names, row)) for row in cur.fetchall()]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
 def new_batches(rows: list[dict], reported: dict) -> list[dict]:

@@ -2,8 +2,8 @@
 
 import dagster as dg
 
-from eventflow_assets.ingestion.offsets import partition_ranges
 from eventflow_assets.ingestion.kafka_clients import admin_client
+from eventflow_assets.ingestion.offsets import partition_ranges
 from eventflow_assets.ingestion.topics import TOPICS, TopicSpec, configured_topics, provision_topics
 from eventflow_assets.orchestration.groups import INGESTION
 from eventflow_assets.orchestration.resources import EventFlowEndpoints

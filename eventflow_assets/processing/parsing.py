@@ -19,8 +19,14 @@ from datetime import UTC, datetime, timedelta
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from eventflow_assets.ingestion.events import (CURRENCIES, ORDERS, PRODUCT_VIEW, REQUIRED_FIELDS, USER_EVENT_TYPES,
-                                               USER_EVENTS)
+from eventflow_assets.ingestion.events import (
+    CURRENCIES,
+    ORDERS,
+    PRODUCT_VIEW,
+    REQUIRED_FIELDS,
+    USER_EVENT_TYPES,
+    USER_EVENTS,
+)
 
 MAX_PAYLOAD_CHARS = 4096
 TIMESTAMP_FORMAT = "yyyy-MM-dd'T'HH:mm:ss[.SSS]XXX"

@@ -135,7 +135,8 @@ def query_checkpoint(checkpoint_root: str | os.PathLike, query: str) -> str:
 
 
 def start_queries(spark: SparkSession, endpoints: Endpoints, checkpoint_root: str | os.PathLike,
-                  config: StreamConfig = StreamConfig(), only=QUERY_NAMES) -> dict[str, StreamingQuery]:
+                  config: StreamConfig | None = None, only=QUERY_NAMES) -> dict[str, StreamingQuery]:
+    config = config or StreamConfig()
     started: dict[str, StreamingQuery] = {}
     try:
         for name, frame in build_queries(spark, endpoints, config).items():

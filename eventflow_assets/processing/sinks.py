@@ -261,6 +261,6 @@ class ExactlyOnceSink:
         if merge.sql_file in self._before:
             conn.execute(self._before[merge.sql_file])
         cur = conn.execute(self._sql[merge.sql_file])
-        counts = dict(zip([d.name for d in cur.description], cur.fetchone()))
+        counts = dict(zip([d.name for d in cur.description], cur.fetchone(), strict=True))
         conn.execute("DROP TABLE staging")
         return {name: int(n) for name, n in counts.items() if n}

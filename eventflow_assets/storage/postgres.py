@@ -7,8 +7,8 @@ from pathlib import Path
 
 import psycopg
 import pyarrow as pa
-from psycopg import sql
 import pyarrow.csv as pacsv
+from psycopg import sql
 
 from eventflow_assets.errors import EventFlowError, first_line
 from eventflow_assets.settings import redact_url, validate_postgres_url

@@ -12,8 +12,13 @@ from psycopg import sql
 
 from eventflow_assets.errors import EventFlowError
 from eventflow_assets.storage.postgres import connect
-from eventflow_assets.storage.tables import (ANALYTICS_TABLES, ORDERS_ARCHIVE, SINK_TABLES, STREAM_LEDGER,
-                                             STREAM_PROGRESS)
+from eventflow_assets.storage.tables import (
+    ANALYTICS_TABLES,
+    ORDERS_ARCHIVE,
+    SINK_TABLES,
+    STREAM_LEDGER,
+    STREAM_PROGRESS,
+)
 
 # The archive's record goes too: the stream starting over adds again the orders of days archived
 # before (their files stay; a later archive of such a day writes a file of its own).

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from eventflow_assets.local.processes import free_port
-from eventflow_assets_tests.analytics.conftest import table_rows
 from eventflow_assets_tests.analytics.test_run import ANALYTICS_TABLES, expected_tables
+from eventflow_assets_tests.helpers import table_rows
 
 REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "jobs" / "batch_analytics_app.py"

@@ -8,8 +8,8 @@ import psycopg
 
 from eventflow_assets.analytics.run import TRENDS, run_analyses
 from eventflow_assets_tests.analytics import dataset
-from eventflow_assets_tests.analytics.conftest import table_rows
 from eventflow_assets_tests.analytics.dataset import ts
+from eventflow_assets_tests.helpers import table_rows
 
 ANALYTICS_TABLES = ("analytics_top_revenue_by_currency", "analytics_conversion_rates", "analytics_revenue_trends",
                     "analytics_revenue_trends_hourly", "analytics_revenue_trends_daily",

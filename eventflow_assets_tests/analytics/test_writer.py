@@ -10,8 +10,8 @@ import pytest
 
 from eventflow_assets.analytics.writer import OutOfScope, Replacement, replace
 from eventflow_assets.storage.schema import apply_schema
-from eventflow_assets_tests.analytics.conftest import table_rows
 from eventflow_assets_tests.analytics.dataset import ts
+from eventflow_assets_tests.helpers import table_rows
 
 TOP = "analytics_top_revenue_by_currency"
 DAILY = "analytics_revenue_trends_daily"
@@ -21,14 +21,14 @@ def top_rows(*rows) -> pa.Table:
     schema = pa.schema([("currency", pa.string()), ("total_revenue", pa.decimal128(20, 2)),
                         ("total_orders", pa.int64()), ("avg_order_value", pa.decimal128(20, 2)),
                         ("total_revenue_usd", pa.decimal128(20, 2))])
-    return pa.Table.from_pylist([dict(zip(schema.names, r)) for r in rows], schema)
+    return pa.Table.from_pylist([dict(zip(schema.names, r, strict=True)) for r in rows], schema)
 
 
 def daily_rows(*rows) -> pa.Table:
     schema = pa.schema([("period_start", pa.timestamp("us", "UTC")), ("currency", pa.string()),
                         ("total_revenue", pa.decimal128(20, 2)), ("order_count", pa.int64()),
                         ("total_revenue_usd", pa.decimal128(20, 2))])
-    return pa.Table.from_pylist([dict(zip(schema.names, r)) for r in rows], schema)
+    return pa.Table.from_pylist([dict(zip(schema.names, r, strict=True)) for r in rows], schema)
 
 
 @pytest.fixture

@@ -12,10 +12,18 @@ import psycopg
 import pytest
 from confluent_kafka.admin import ConfigResource
 
-from drills.faults import (SteadyProducer, StreamThread, committed_batches, committed_ends, covers,
-                           table_differences, topic_ends, wait_until)
-from eventflow_assets.ingestion.events import ORDERS, TOPIC_NAMES
+from drills.faults import (
+    SteadyProducer,
+    StreamThread,
+    committed_batches,
+    committed_ends,
+    covers,
+    table_differences,
+    topic_ends,
+    wait_until,
+)
 from eventflow_assets.errors import EventFlowError
+from eventflow_assets.ingestion.events import ORDERS, TOPIC_NAMES
 from eventflow_assets.ingestion.kafka_clients import admin_client, producer
 from eventflow_assets.ingestion.log_dirs import CLIENT_ID, log_sizes
 from eventflow_assets.ingestion.offsets import end_offsets

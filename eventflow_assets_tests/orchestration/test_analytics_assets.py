@@ -16,11 +16,10 @@ from eventflow_assets.ingestion.generator import Anomalies, EventGenerator
 from eventflow_assets.ingestion.producer import produce
 from eventflow_assets.ingestion.topics import provision_topics
 from eventflow_assets.orchestration.analytics_sensors import RANGE_END_TAG, RANGE_START_TAG, finalized_windows
-from eventflow_assets.orchestration.windows import trend_days
 from eventflow_assets.orchestration.resources import EventFlowEndpoints
+from eventflow_assets.orchestration.windows import trend_days
 from eventflow_assets_tests.analytics import dataset
-from eventflow_assets_tests.analytics.conftest import loaded_url, table_rows  # noqa: F401 - fixture
-from eventflow_assets_tests.helpers import read_all
+from eventflow_assets_tests.helpers import read_all, table_rows
 from eventflow_assets_tests.orchestration.test_streaming import AVAILABLE_NOW, TOPICS, valid_orders
 from eventflow_assets_tests.processing.expected import event_time, expected_tables, window_start
 from eventflow_assets_tests.processing.test_streaming import ticking_clock
@@ -137,7 +136,7 @@ def test_finalized_windows_are_materialized_once_with_exact_rows(spark, eventflo
         found = instance.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=FIVE_MIN_KEY, asset_partitions=[DAY]), limit=10).records
         assert len(found) == 2
-        for record, through in zip(found, (later[-1] + WINDOW, final[len(final) - len(later) - 1] + WINDOW)):
+        for record, through in zip(found, (later[-1] + WINDOW, final[len(final) - len(later) - 1] + WINDOW), strict=False):
             meta = {k: v.value for k, v in record.asset_materialization.metadata.items()}
             rows = [(c, total, n) for (start, c, _), (total, n, _) in revenue.items() if start < through]
             assert (meta["window_start"], meta["window_end"], meta["windows"]) == (

@@ -11,7 +11,7 @@ import dagster as dg
 from eventflow_assets.definitions import defs
 from eventflow_assets.local.processes import free_port
 from eventflow_assets_tests.analytics import dataset
-from eventflow_assets_tests.analytics.conftest import loaded_url, table_rows  # noqa: F401 - fixture
+from eventflow_assets_tests.helpers import table_rows
 
 
 def pipes_env(monkeypatch, tmp_path, postgres_url: str) -> None:
@@ -57,7 +57,7 @@ def test_each_global_analysis_is_a_spark_submit_that_reports_its_tables_through_
 
     per_user = {}
     for _, user, views, orders in dataset.FUNNEL:
-        per_user[user] = [a + b for a, b in zip(per_user.get(user, [0, 0]), (views, orders))]
+        per_user[user] = [a + b for a, b in zip(per_user.get(user, [0, 0]), (views, orders), strict=True)]
     viewers = {u: vo for u, vo in per_user.items() if vo[0]}
     conversion = meta["analytics_conversion_rates"]
     assert (conversion["dagster/row_count"], conversion["users"], conversion["users_with_views"]) == (7, 7, 6)

@@ -78,7 +78,7 @@ def test_streaming_job_fills_the_tables_exactly_and_the_sensor_reports_them(spar
         # at the end), whose record counts add up to the topics.
         assert first.get_asset_materialization_events() == []
         lines = summary_lines(instance, first.run_id)
-        assert 1 <= len(lines) and all(b - a >= 60 for (a, _), (b, _) in zip(lines, lines[1:-1]))
+        assert 1 <= len(lines) and all(b - a >= 60 for (a, _), (b, _) in zip(lines, lines[1:-1], strict=False))
         assert logged_records(lines) == {t: sum(1 for r in records if r.topic() == t) for t in TOPICS}
         # The stream's own log also lands where `eventflow logs stream` reads it.
         stream_log = (Path(eventflow_env["EVENTFLOW_HOME"]) / "logs" / "stream.log").read_text()

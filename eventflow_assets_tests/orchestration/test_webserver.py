@@ -175,7 +175,7 @@ def test_a_sink_table_plots_what_the_stream_assets_sensor_reported(webserver, tm
     cursor = None
     for tick, (batch_id, ago, rows) in enumerate([(0, 70, 600), (1, 10, 900)]):
         batch(batch_id, ago, rows)
-        monkeypatch.setattr(stream_assets, "_clock", lambda: 1_000_000.0 + 60 * tick)
+        monkeypatch.setattr(stream_assets, "_clock", lambda tick=tick: 1_000_000.0 + 60 * tick)
         result = stream_assets.sink_table_materializations(dg.build_sensor_context(
             instance=instance, cursor=cursor, resources={"eventflow": EventFlowEndpoints()}))
         assert [e.asset_key for e in result.asset_events] == [dg.AssetKey(["postgres", "orders_raw"])]

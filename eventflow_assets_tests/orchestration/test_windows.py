@@ -5,9 +5,18 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from eventflow_assets.orchestration.windows import (FIRST_DAY, day_key, day_keys, final_span, final_through,
-                                                    final_windows, first_window, trend_days, window_floor,
-                                                    window_name)
+from eventflow_assets.orchestration.windows import (
+    FIRST_DAY,
+    day_key,
+    day_keys,
+    final_span,
+    final_through,
+    final_windows,
+    first_window,
+    trend_days,
+    window_floor,
+    window_name,
+)
 
 UTC = timezone.utc
 

@@ -13,8 +13,7 @@ from eventflow_assets.ingestion.producer import produce
 from eventflow_assets.processing.queries import QUERY_NAMES, query_checkpoint
 from eventflow_assets_tests.helpers import read_all
 from eventflow_assets_tests.processing.expected import actual_tables, expected_tables
-from eventflow_assets_tests.processing.test_streaming import (T0, TOPICS, endpoints,  # noqa: F401
-                                                              run_available_now, ticking_clock)
+from eventflow_assets_tests.processing.test_streaming import T0, TOPICS, run_available_now, ticking_clock
 
 
 def test_query_checkpoints_are_joined_as_uris_not_local_paths():
@@ -36,7 +35,7 @@ def _ledger_ids(pg_url) -> dict[str, set[str]]:
 
 
 def test_a_file_uri_location_holds_the_checkpoints_and_the_stream_resumes_from_it(
-        spark, endpoints, kafka_broker, pg_url, tmp_path):  # noqa: F811
+        spark, endpoints, kafka_broker, pg_url, tmp_path):
     cfg = {"bootstrap.servers": kafka_broker.bootstrap_servers}
     local = tmp_path / "checkpoints"
     location = local.as_uri()  # file:///...

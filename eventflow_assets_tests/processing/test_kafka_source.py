@@ -11,8 +11,7 @@ from collections import Counter, defaultdict
 
 import pytest
 from pyspark.errors import StreamingQueryException
-from pyspark.sql.types import (BinaryType, IntegerType, LongType, StringType, StructField, StructType,
-                               TimestampType)
+from pyspark.sql.types import BinaryType, IntegerType, LongType, StringType, StructField, StructType, TimestampType
 
 from eventflow_assets.ingestion.events import TOPIC_NAMES
 from eventflow_assets.ingestion.generator import EventGenerator
@@ -225,8 +224,12 @@ def test_rate_limit_is_proportional_to_lag_and_exact():
 
 
 def test_partitions_plan_new_and_restarted_partitions_from_earliest():
-    from eventflow_assets.processing.kafka_source import (DataLossError, KafkaInputPartition, KafkaStreamReader,
-                                                          SourceOptions)
+    from eventflow_assets.processing.kafka_source import (
+        DataLossError,
+        KafkaInputPartition,
+        KafkaStreamReader,
+        SourceOptions,
+    )
 
     def reader(fail: str) -> KafkaStreamReader:
         return KafkaStreamReader(SourceOptions.parse({"kafka.bootstrap.servers": "127.0.0.1:1", "subscribe": "t",

@@ -3,10 +3,8 @@
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
-import pytest
 from pyspark.sql import functions as F
-from pyspark.sql.types import (BinaryType, IntegerType, LongType, StringType, StructField, StructType,
-                               TimestampType)
+from pyspark.sql.types import BinaryType, IntegerType, LongType, StringType, StructField, StructType, TimestampType
 
 from eventflow_assets.processing.parsing import parse, rejected, valid
 

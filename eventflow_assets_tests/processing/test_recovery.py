@@ -15,7 +15,7 @@ from eventflow_assets.processing.queries import StreamConfig
 from eventflow_assets.processing.runner import run_streaming
 from eventflow_assets_tests.helpers import read_all
 from eventflow_assets_tests.processing.expected import actual_tables, expected_tables
-from eventflow_assets_tests.processing.test_streaming import T0, TOPICS, endpoints, ticking_clock  # noqa: F401
+from eventflow_assets_tests.processing.test_streaming import T0, TOPICS, ticking_clock
 
 
 def _committed_batches(pg_url, query="orders") -> int:
@@ -41,7 +41,7 @@ def _assert_exact(pg_url, bootstrap):
         assert actual[table] == expected[table], table
 
 
-def test_restart_from_checkpoint_after_some_batches(spark, endpoints, kafka_broker, pg_url, tmp_path):  # noqa: F811
+def test_restart_from_checkpoint_after_some_batches(spark, endpoints, kafka_broker, pg_url, tmp_path):
     cfg = {"bootstrap.servers": kafka_broker.bootstrap_servers}
     assert produce(cfg, EventGenerator(seed=31, clock=ticking_clock(T0, 0.1)), count=12_000).failed == 0
     stop = threading.Event()
@@ -59,7 +59,7 @@ def test_restart_from_checkpoint_after_some_batches(spark, endpoints, kafka_brok
     _assert_exact(pg_url, kafka_broker.bootstrap_servers)
 
 
-def test_three_kill_9s_of_the_driver_while_events_arrive(endpoints, kafka_broker, pg_url, tmp_path):  # noqa: F811
+def test_three_kill_9s_of_the_driver_while_events_arrive(endpoints, kafka_broker, pg_url, tmp_path):
     """The short version of the crash drill (`make drill`, drills/faults.py): events arrive at a steady
     rate while the driver is SIGKILLed three times, each time restarted at once. Kills alternate at
     random between the whole driver (PySpark and its JVM) and the PySpark process alone, whose JVM

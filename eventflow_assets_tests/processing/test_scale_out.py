@@ -15,8 +15,7 @@ from eventflow_assets.ingestion.producer import produce
 from eventflow_assets.processing.queries import StreamConfig
 from eventflow_assets_tests.helpers import read_all
 from eventflow_assets_tests.processing.expected import actual_tables, expected_tables
-from eventflow_assets_tests.processing.test_streaming import (T0, TOPICS, endpoints,  # noqa: F401
-                                                              run_available_now, ticking_clock)
+from eventflow_assets_tests.processing.test_streaming import T0, TOPICS, run_available_now, ticking_clock
 
 SHUFFLE = "spark.sql.shuffle.partitions"
 STATEFUL = ("orders", "product-view")  # the queries with a state store (dedup, windows)
@@ -41,7 +40,7 @@ def _state_partitions(query_checkpoint) -> set[str]:
 
 
 def test_added_partitions_are_read_and_the_checkpoint_keeps_its_shuffle_partitions(
-        spark, endpoints, kafka_broker, pg_url, tmp_path):  # noqa: F811
+        spark, endpoints, kafka_broker, pg_url, tmp_path):
     cfg = {"bootstrap.servers": kafka_broker.bootstrap_servers}
     checkpoints = tmp_path / "chk"
     assert spark.conf.get(SHUFFLE) == "2"

@@ -8,11 +8,17 @@ import psycopg
 import pyarrow as pa
 import pytest
 
-from eventflow_assets.processing.sinks import (BATCH_LINE, REPLAYED, SINKS, BatchTimes, ExactlyOnceSink, count_views,
-                                               parse_batch_line)
+from eventflow_assets.processing.sinks import (
+    BATCH_LINE,
+    REPLAYED,
+    SINKS,
+    BatchTimes,
+    ExactlyOnceSink,
+    count_views,
+    parse_batch_line,
+)
 from eventflow_assets.storage.schema import apply_schema
-from eventflow_assets_tests.processing.batches import (TS, WINDOW_END, WINDOW_START, batch, order, orders, reject,
-                                                       view)
+from eventflow_assets_tests.processing.batches import TS, WINDOW_END, WINDOW_START, batch, order, orders, reject, view
 
 
 def _rows(url, sql):

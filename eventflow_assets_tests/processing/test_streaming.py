@@ -6,18 +6,14 @@ import json
 from datetime import datetime, timezone
 
 import psycopg
-import pytest
 from confluent_kafka import Producer
 
 from eventflow_assets.ingestion.generator import Anomalies, EventGenerator
 from eventflow_assets.ingestion.producer import produce
-from eventflow_assets.ingestion.topics import provision_topics
-from eventflow_assets.local.stack import Endpoints
 from eventflow_assets.processing.queries import StreamConfig
 from eventflow_assets.processing.runner import run_streaming
-from eventflow_assets.storage.schema import apply_schema
 from eventflow_assets_tests.helpers import read_all
-from eventflow_assets_tests.processing.expected import actual_tables, event_time, expected_tables
+from eventflow_assets_tests.processing.expected import actual_tables, expected_tables
 
 TOPICS = ("user-events", "product-view", "orders")
 T0 = datetime(2026, 11, 24, 11, 0, 0, tzinfo=timezone.utc).timestamp()
@@ -30,13 +26,6 @@ def ticking_clock(start: float, step: float):
         state["t"] += step
         return state["t"]
     return clock
-
-
-@pytest.fixture
-def endpoints(kafka_broker, pg_url) -> Endpoints:
-    apply_schema(pg_url)
-    provision_topics({"bootstrap.servers": kafka_broker.bootstrap_servers})
-    return Endpoints(kafka_broker.bootstrap_servers, pg_url, pg_url)
 
 
 def run_available_now(spark, endpoints, checkpoints, **overrides):

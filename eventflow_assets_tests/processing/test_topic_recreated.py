@@ -19,7 +19,7 @@ from eventflow_assets.processing.queries import StreamConfig
 from eventflow_assets.processing.runner import StreamingFailed, run_streaming
 from eventflow_assets_tests.helpers import delete_all_topics, read_all
 from eventflow_assets_tests.processing.expected import actual_tables, expected_tables
-from eventflow_assets_tests.processing.test_streaming import T0, TOPICS, endpoints, ticking_clock  # noqa: F401
+from eventflow_assets_tests.processing.test_streaming import T0, TOPICS, ticking_clock
 
 PARTITIONS = [(t, p) for t in TOPICS for p in range(3)]
 
@@ -32,7 +32,7 @@ def _tables(pg_url) -> dict:
 
 
 def test_topics_recreated_under_the_stream_stop_it_and_leave_the_tables_exact(
-        spark, endpoints, kafka_broker, pg_url, tmp_path):  # noqa: F811
+        spark, endpoints, kafka_broker, pg_url, tmp_path):
     cfg = {"bootstrap.servers": kafka_broker.bootstrap_servers}
     assert produce(cfg, EventGenerator(seed=71, clock=ticking_clock(T0, 0.1)), count=3000).failed == 0
     old = read_all(kafka_broker.bootstrap_servers, TOPICS)
