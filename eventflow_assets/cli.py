@@ -133,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_producer_options(up, with_count=False)
 
     services = sub.add_parser(
-        "services", help="run only the embedded Kafka and PostgreSQL until Ctrl-C",
+        "services", help="run only the embedded services (Kafka, PostgreSQL, optionally a Spark cluster) until Ctrl-C",
         description="Start the embedded services on 127.0.0.1 under EVENTFLOW_HOME (Apache Kafka in KRaft mode, "
                     "PostgreSQL), provision the three topics and the database schema, and keep them running until "
                     "Ctrl-C or SIGTERM. Their data survives a restart. Another shell gets their addresses with "
