@@ -31,6 +31,7 @@ import psycopg
 
 from eventflow_assets.local.processes import free_port
 from eventflow_assets.local.stack import running_stack_state
+from eventflow_assets.processing.spark import STREAM_APP
 
 
 def _kind(proc: psutil.Process) -> str:
@@ -43,7 +44,7 @@ def _kind(proc: psutil.Process) -> str:
     if "postgres" in name:
         return "postgres"
     if "java" in name:
-        return "spark-stream" if "eventflow-streaming" in cmd else "spark-other"
+        return "spark-stream" if STREAM_APP in cmd else "spark-other"
     if "dagster" in cmd:
         return "dagster"
     if "eventflow_assets.cli" in cmd or cmd.endswith("eventflow up") or " up " in cmd:

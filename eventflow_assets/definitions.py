@@ -18,6 +18,7 @@ from eventflow_assets.orchestration.stream_assets import sink_table_materializat
 from eventflow_assets.orchestration.streaming import streaming_job
 from eventflow_assets.orchestration.table_assets import currency_rates, table_assets
 from eventflow_assets.orchestration.topic_assets import topic_assets
+from eventflow_assets.processing.spark import STREAM_APP, stream_jvm_conf
 
 defs = dg.Definitions(
     # owners, layer tags
@@ -29,8 +30,9 @@ defs = dg.Definitions(
              analytics_automation, failure_alerts, postgres_observations],
     schedules=[sink_checks_schedule, retention_schedule, orders_archive_schedule],
     # Each setting whose EVENTFLOW_* variable is set is bound to it (shown by name, read at run time);
-    # the others keep their defaults (the local stack). streaming_job's session is named eventflow-streaming.
-    resources={"eventflow": EventFlowEndpoints.from_env(), "pyspark": EventFlowPySpark.from_env("eventflow-streaming"),
+    # the others keep their defaults (the local stack). "pyspark" is streaming_job's session.
+    resources={"eventflow": EventFlowEndpoints.from_env(),
+               "pyspark": EventFlowPySpark.from_env(STREAM_APP, stream_jvm_conf()),
                # The analytics assets spark-submit jobs/batch_analytics_app.py through Dagster Pipes.
                "pipes_subprocess_client": dg.PipesSubprocessClient()},
 )

@@ -109,13 +109,13 @@ class EventFlowEndpoints(dg.ConfigurableResource):
         return self.settings().checkpoints
 
 
-def spark_config(app_name: str) -> dict[str, str]:
+def spark_config(app_name: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     """The settings of :func:`eventflow_assets.processing.spark.build_spark_session`, as resource config.
 
     ``app_name`` tells sessions apart in the Spark UI and ``ps`` (the name is on the driver's command
-    line): the stream's is ``eventflow-streaming``.
+    line); ``extra`` adds settings (the stream's JVM sizing).
     """
-    return {**DEFAULTS, "spark.app.name": app_name, **python_conf()}
+    return {**DEFAULTS, "spark.app.name": app_name, **python_conf(), **(extra or {})}
 
 
 class EventFlowPySpark(PySparkResource):
@@ -131,9 +131,9 @@ class EventFlowPySpark(PySparkResource):
                                   f"{DEFAULT_MASTER}. A spark.master in spark_config wins.")
 
     @classmethod
-    def from_env(cls, app_name: str) -> EventFlowPySpark:
-        """The session of :func:`spark_config` (``app_name``), its master bound to EVENTFLOW_SPARK_MASTER if set."""
-        return cls(spark_config=spark_config(app_name), **_bound({"spark_master": SPARK_MASTER_VAR}))
+    def from_env(cls, app_name: str, extra: dict[str, str] | None = None) -> EventFlowPySpark:
+        """The session of :func:`spark_config`, its master bound to EVENTFLOW_SPARK_MASTER if set."""
+        return cls(spark_config=spark_config(app_name, extra), **_bound({"spark_master": SPARK_MASTER_VAR}))
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

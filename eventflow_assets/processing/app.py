@@ -61,13 +61,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         max_offsets_per_trigger=args.max_offsets_per_trigger, source_format=args.source_format,
         fail_on_data_loss=False if args.no_fail_on_data_loss else None)
     from eventflow_assets.processing.runner import run_streaming
-    from eventflow_assets.processing.spark import build_spark_session
+    from eventflow_assets.processing.spark import STREAM_APP, build_spark_session, stream_jvm_conf
 
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     with service_log(settings.home, "stream"):
-        spark = build_spark_session("eventflow-streaming")
+        spark = build_spark_session(STREAM_APP, conf=stream_jvm_conf())
         try:
             run_streaming(spark, endpoints, args.checkpoint_dir or settings.checkpoints, config, stop)
         finally:

@@ -26,6 +26,22 @@ SPARK_PACKAGES = (
 # Spark itself, Scala and Hadoop are on Spark's classpath already (spark.jars.packages excludes them too).
 _PROVIDED = ("org.scala-lang", "org.apache.hadoop", "org.apache.spark:spark-tags_2.13")
 DEFAULT_MASTER = "local[2]"
+STREAM_APP = "eventflow-streaming"  # the streaming application's name (Spark UI, ``ps``, bench/soak.py)
+
+# The stream's driver JVM runs for weeks (under local[N] it holds the executors too). Its heap is
+# fixed and touched at start (-Xms = spark.driver.memory, AlwaysPreTouch) and the JIT's code cache
+# capped below the JVM's 240 MiB, so its resident memory is reached within minutes and then stays:
+# otherwise G1 resizes the committed heap with the load and the code cache fills for the better part
+# of an hour, which a soak cannot tell from a leak (docs/notes.md, session 12). Applies when
+# EventFlow starts the JVM (`eventflow stream`, streaming_job); spark-submit takes its own options.
+STREAM_CODE_CACHE = "96m"
+
+
+def stream_jvm_conf(driver_memory: str = "1g") -> dict[str, str]:
+    """The stream driver's memory settings (``driver_memory`` is Spark's default ``spark.driver.memory``)."""
+    return {"spark.driver.memory": driver_memory,
+            "spark.driver.extraJavaOptions": f"-Xms{driver_memory} -XX:+AlwaysPreTouch "
+                                             f"-XX:ReservedCodeCacheSize={STREAM_CODE_CACHE}"}
 
 # Executors and cores are the master's to give (spark-submit, the cluster's defaults): never set here.
 DEFAULTS = {
