@@ -352,8 +352,8 @@ def _stop_on_signals() -> threading.Event:
 
 
 def _dagster_env(endpoints, settings: Settings, dagster_home: Path, streaming: bool) -> dict[str, str]:
-    from eventflow_assets.orchestration.instance import instance_env
-    from eventflow_assets.orchestration.sensors import SUPERVISOR_SWITCH
+    from eventflow_assets.local.dagster_instance import instance_env
+    from eventflow_assets.orchestration.sensors.supervisor import SUPERVISOR_SWITCH
 
     return {**os.environ, **instance_env(dagster_home, endpoints.dagster_postgres_url),
             "EVENTFLOW_KAFKA_BOOTSTRAP_SERVERS": endpoints.kafka_bootstrap_servers,
@@ -381,8 +381,8 @@ def _watch(dagster, stop: threading.Event) -> None:
 def cmd_up(args, settings: Settings) -> int:
     from eventflow_assets.dashboard.sections import DASHBOARD_URL_VAR
     from eventflow_assets.dashboard.server import DashboardProcess
-    from eventflow_assets.orchestration.dev_server import DagsterDev
-    from eventflow_assets.orchestration.instance import cancel_leftover_runs, open_instance, write_instance
+    from eventflow_assets.local.dagster_dev import DagsterDev
+    from eventflow_assets.local.dagster_instance import cancel_leftover_runs, open_instance, write_instance
 
     check_java()
     dagster_home = settings.home / "dagster"

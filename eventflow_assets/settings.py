@@ -115,6 +115,28 @@ class Settings:
         return self.postgres_read_url or primary
 
 
+@dataclass(frozen=True)
+class Endpoints:
+    """Where the services are, resolved (local/stack.py ``resolve_endpoints``: the settings, else the
+    running local stack's)."""
+
+    kafka_bootstrap_servers: str
+    postgres_url: str
+    dagster_postgres_url: str
+    kafka_properties: Mapping[str, str] = field(default_factory=dict)
+    spark_kafka_properties: Mapping[str, str] = field(default_factory=dict)
+
+    def kafka_config(self, **overrides: object) -> dict:
+        """librdkafka configuration: bootstrap servers, EVENTFLOW_KAFKA_* passthrough, then overrides."""
+        return {"bootstrap.servers": self.kafka_bootstrap_servers, **self.kafka_properties, **overrides}
+
+    def jvm_kafka_properties(self) -> dict[str, str]:
+        """The same settings for the Java client (Spark's connector): translated, then EVENTFLOW_SPARK_KAFKA_*."""
+        from eventflow_assets.ingestion.kafka_clients import jvm_properties
+
+        return jvm_properties(dict(self.kafka_properties), dict(self.spark_kafka_properties))
+
+
 def _prefixed(env: Mapping[str, str], prefix: str, exclude: str = "") -> dict[str, str]:
     """{property: value} of ``PREFIX_SOME_PROPERTY=value`` variables (property ``some.property``)."""
     return {name[len(prefix):].lower().replace("_", "."): value

@@ -11,8 +11,8 @@ from psycopg import sql
 from eventflow_assets.ingestion.kafka_clients import admin_client, check_reachable
 from eventflow_assets.ingestion.offsets import partition_ranges
 from eventflow_assets.ingestion.topics import TOPICS
-from eventflow_assets.local.stack import Endpoints
 from eventflow_assets.processing.queries import QUERY_NAMES
+from eventflow_assets.settings import Endpoints
 from eventflow_assets.storage.postgres import connect
 from eventflow_assets.storage.schema import apply_schema
 from eventflow_assets.storage.tables import (

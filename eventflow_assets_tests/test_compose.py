@@ -21,8 +21,8 @@ from urllib.parse import unquote, urlsplit
 import pytest
 import yaml
 
+from eventflow_assets.local.dagster_instance import instance_config
 from eventflow_assets.local.kafka_broker import KAFKA_VERSION
-from eventflow_assets.orchestration.instance import instance_config
 
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = REPO / "docker-compose.yml"

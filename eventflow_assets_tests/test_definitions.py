@@ -112,8 +112,8 @@ def test_materializing_topic_assets_provisions_them(kafka_broker, pg_url, monkey
     monkeypatch.setenv("EVENTFLOW_KAFKA_BOOTSTRAP_SERVERS", kafka_broker.bootstrap_servers)
     monkeypatch.setenv("EVENTFLOW_POSTGRES_URL", pg_url)
     monkeypatch.setenv("EVENTFLOW_HOME", str(tmp_path))
+    from eventflow_assets.orchestration.assets.topics import topic_assets
     from eventflow_assets.orchestration.resources import EventFlowEndpoints
-    from eventflow_assets.orchestration.topic_assets import topic_assets
 
     result = dg.materialize(topic_assets, resources={"eventflow": EventFlowEndpoints()})
     assert result.success

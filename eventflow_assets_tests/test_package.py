@@ -19,7 +19,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from eventflow_assets.orchestration.dev_server import DEFINITIONS_MODULE
+from eventflow_assets.local.dagster_dev import DEFINITIONS_MODULE
 
 REPO = Path(__file__).resolve().parents[1]
 MIGRATIONS = sorted(p.name for p in (REPO / "sql" / "migrations").glob("*.sql"))
@@ -108,7 +108,7 @@ DEV_SERVER = """
 import json, os, sys, time, urllib.request
 from pathlib import Path
 from eventflow_assets.local.processes import free_port
-from eventflow_assets.orchestration.dev_server import DagsterDev
+from eventflow_assets.local.dagster_dev import DagsterDev
 dev = DagsterDev(free_port(), dict(os.environ), Path(sys.argv[1]))
 dev.start()
 query = '{workspaceOrError {... on Workspace {locationEntries {name loadStatus locationOrLoadError {__typename}}}}}'

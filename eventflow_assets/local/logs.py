@@ -11,7 +11,7 @@ from pathlib import Path
 
 LOGS_DIR = "logs"
 # service -> file name patterns under $EVENTFLOW_HOME; the writers: local/kafka_broker.py,
-# local/postgres_server.py, local/spark_cluster.py, orchestration/dev_server.py (`dg dev`),
+# local/postgres_server.py, local/spark_cluster.py, local/dagster_dev.py (`dg dev`),
 # dashboard/server.py, and service_log() below (the streaming job wherever it runs here).
 SERVICES = {
     "kafka": ("logs/kafka-*.log",),

@@ -11,36 +11,23 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from eventflow_assets.errors import EventFlowError
-from eventflow_assets.ingestion.kafka_clients import jvm_properties
 from eventflow_assets.local.kafka_broker import EmbeddedKafka, ScramUser
 from eventflow_assets.local.postgres_server import EmbeddedPostgres
 from eventflow_assets.local.spark_cluster import DEFAULT_MASTER_PORT, SparkCluster
-from eventflow_assets.settings import BOOTSTRAP_VAR, KAFKA_PREFIX, POSTGRES_VAR, SPARK_MASTER_VAR, Settings
+from eventflow_assets.settings import (
+    BOOTSTRAP_VAR,
+    KAFKA_PREFIX,
+    POSTGRES_VAR,
+    SPARK_MASTER_VAR,
+    Endpoints,
+    Settings,
+)
 
 DEFAULT_KAFKA_PORT = 9092
 DEFAULT_POSTGRES_PORT = 5432
-
-
-@dataclass(frozen=True)
-class Endpoints:
-    kafka_bootstrap_servers: str
-    postgres_url: str
-    dagster_postgres_url: str
-    kafka_properties: Mapping[str, str] = field(default_factory=dict)
-    spark_kafka_properties: Mapping[str, str] = field(default_factory=dict)
-
-    def kafka_config(self, **overrides: object) -> dict:
-        """librdkafka configuration: bootstrap servers, EVENTFLOW_KAFKA_* passthrough, then overrides."""
-        return {"bootstrap.servers": self.kafka_bootstrap_servers, **self.kafka_properties, **overrides}
-
-    def jvm_kafka_properties(self) -> dict[str, str]:
-        """The same settings for the Java client (Spark's connector): translated, then EVENTFLOW_SPARK_KAFKA_*."""
-        return jvm_properties(dict(self.kafka_properties), dict(self.spark_kafka_properties))
 
 
 class LocalStack:

@@ -10,12 +10,18 @@ from collections.abc import Sequence
 
 import dagster as dg
 
+# Asset groups, one per layer of the architecture: where the data comes in (the topics), where the stream
+# keeps it (the sink tables, PostgreSQL), what the batch analytics make of it.
+INGESTION = "ingestion"
+STORAGE = "storage"
+ANALYTICS = "analytics"
+
 # Every asset is the data platform team's: one owner, so the catalog's owner filter finds all of them.
 OWNERS = ["team:data-platform"]
 
 
 def layer_tags(layer: str) -> dict[str, str]:
-    """The ``layer`` tag: ingestion, storage or analytics, the asset's group (orchestration/groups.py), for
+    """The ``layer`` tag: ingestion, storage or analytics, the asset's group (above), for
     the catalog's tag filter and asset selections (``tag:layer=storage``)."""
     return {"layer": layer}
 

@@ -8,9 +8,9 @@ from datetime import datetime, timedelta, timezone
 
 import dagster as dg
 
+from eventflow_assets.orchestration.assets.tables import SINK_TABLES, table_key
 from eventflow_assets.orchestration.probes import newest_record_before
 from eventflow_assets.orchestration.resources import EventFlowEndpoints
-from eventflow_assets.orchestration.table_assets import SINK_TABLES, table_key
 from eventflow_assets.storage.postgres import connect, read_sql
 from eventflow_assets.storage.schema import apply_schema
 from eventflow_assets.storage.tables import FUNNEL, ORDERS_RAW, REJECTED, REVENUE

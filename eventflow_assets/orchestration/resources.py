@@ -19,7 +19,7 @@ from dagster_pyspark import PySparkResource
 from dagster_pyspark.resources import spark_session_from_config
 from pydantic import Field
 
-from eventflow_assets.local.stack import Endpoints, resolve_endpoints
+from eventflow_assets.local.stack import resolve_endpoints
 from eventflow_assets.processing.kafka_source import KafkaDataSource
 from eventflow_assets.processing.spark import (
     DEFAULT_MASTER,
@@ -38,6 +38,7 @@ from eventflow_assets.settings import (
     POSTGRES_READ_VAR,
     POSTGRES_VAR,
     SPARK_MASTER_VAR,
+    Endpoints,
     Settings,
 )
 

@@ -32,11 +32,11 @@ from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
 from eventflow_assets.ingestion.events import ORDERS, PRODUCT_VIEW, TOPIC_NAMES, USER_EVENTS
-from eventflow_assets.local.stack import Endpoints
 from eventflow_assets.processing import sinks
 from eventflow_assets.processing.config import StreamConfig
 from eventflow_assets.processing.kafka_source import NAME as PYTHON_SOURCE
 from eventflow_assets.processing.parsing import REJECT_COLUMNS, parse
+from eventflow_assets.settings import Endpoints
 from eventflow_assets.storage.tables import FUNNEL, ORDERS_RAW, REJECTED, REVENUE
 
 QUERY_NAMES = TOPIC_NAMES  # one query per topic, named after it

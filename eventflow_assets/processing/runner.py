@@ -12,9 +12,9 @@ import time
 from pyspark.sql import SparkSession
 
 from eventflow_assets.errors import EventFlowError
-from eventflow_assets.local.stack import Endpoints
 from eventflow_assets.processing.progress import ProgressRecorder
 from eventflow_assets.processing.queries import QUERY_NAMES, StreamConfig, start_queries
+from eventflow_assets.settings import Endpoints
 
 log = logging.getLogger("eventflow.streaming")
 PROGRESS_WAIT_S = 30.0

@@ -9,6 +9,8 @@ REVENUE = "revenue_by_currency_5min"
 FUNNEL = "conversion_funnel_5min"
 REJECTED = "rejected_events"
 SINK_TABLES = (ORDERS_RAW, REVENUE, FUNNEL, REJECTED)
+# Reference data (migration 0001): the USD rate of each currency.
+CURRENCY_RATES = "currency_rates"
 # The days of orders_raw archived to files, or on their way (storage/partitions.py).
 ORDERS_ARCHIVE = "orders_raw_archive"
 # The stream's own record: the sinks' exactly-once ledger and the per-batch progress.

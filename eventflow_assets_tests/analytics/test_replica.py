@@ -18,7 +18,7 @@ from eventflow_assets.analytics.run import TRENDS, run_analyses
 from eventflow_assets.errors import EventFlowError
 from eventflow_assets.local.postgres_server import HOST, SUPERUSER, SYSTEM_USER, EmbeddedPostgres, _bin
 from eventflow_assets.local.processes import free_port
-from eventflow_assets.orchestration.analytics_assets import _database_env
+from eventflow_assets.orchestration.assets.analytics import _database_env
 from eventflow_assets.orchestration.resources import EventFlowEndpoints
 from eventflow_assets.storage.schema import apply_schema
 from eventflow_assets.storage.tables import FUNNEL, ORDERS_RAW, REVENUE

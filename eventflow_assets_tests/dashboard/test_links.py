@@ -6,7 +6,7 @@ import dagster as dg
 
 from eventflow_assets.dashboard.app import build_layout
 from eventflow_assets.definitions import defs
-from eventflow_assets.orchestration.table_assets import table_metadata
+from eventflow_assets.orchestration.assets.tables import table_metadata
 
 # Which section of the page shows which table (read off the page's layout by hand).
 EXPECTED = {

@@ -30,10 +30,10 @@ from eventflow_assets.ingestion.offsets import end_offsets
 from eventflow_assets.ingestion.topics import provision_topics
 from eventflow_assets.local.kafka_broker import ScramUser
 from eventflow_assets.local.processes import free_port
-from eventflow_assets.local.stack import Endpoints, LocalStack, resolve_endpoints
+from eventflow_assets.local.stack import LocalStack, resolve_endpoints
 from eventflow_assets.orchestration.probes import topic_storage
 from eventflow_assets.processing.queries import StreamConfig, read_topics
-from eventflow_assets.settings import Settings
+from eventflow_assets.settings import Endpoints, Settings
 from eventflow_assets.storage.schema import apply_schema
 from eventflow_assets_tests.helpers import segment_bytes
 

@@ -144,7 +144,7 @@ def test_up_streams_live_events_into_the_tables_and_stops_cleanly_then_resumes(t
 
         # docker-compose.yml's health checks, run against this live stack: the stream's, the daemon's
         # (DAGSTER_HOME and its database as `up` gives them to Dagster) and the dashboard's.
-        from eventflow_assets.orchestration.instance import instance_env
+        from eventflow_assets.local.dagster_instance import instance_env
 
         checks = {"eventflow-streaming": compose_healthcheck("eventflow-streaming", env, {}),
                   "dagster-daemon": compose_healthcheck("dagster-daemon", {**env, **instance_env(

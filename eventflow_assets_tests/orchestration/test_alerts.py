@@ -11,7 +11,7 @@ import dagster as dg
 import pytest
 
 from eventflow_assets.definitions import defs
-from eventflow_assets.orchestration.alerts import ALERT_VAR, alert_payload, failure_alerts
+from eventflow_assets.orchestration.sensors.alerts import ALERT_VAR, alert_payload, failure_alerts
 
 
 @pytest.fixture

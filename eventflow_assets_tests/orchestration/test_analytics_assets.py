@@ -15,8 +15,8 @@ from eventflow_assets.definitions import defs
 from eventflow_assets.ingestion.generator import Anomalies, EventGenerator
 from eventflow_assets.ingestion.producer import produce
 from eventflow_assets.ingestion.topics import provision_topics
-from eventflow_assets.orchestration.analytics_sensors import RANGE_END_TAG, RANGE_START_TAG, finalized_windows
 from eventflow_assets.orchestration.resources import EventFlowEndpoints
+from eventflow_assets.orchestration.sensors.analytics import RANGE_END_TAG, RANGE_START_TAG, finalized_windows
 from eventflow_assets.orchestration.windows import trend_days
 from eventflow_assets_tests.analytics import dataset
 from eventflow_assets_tests.helpers import read_all, table_rows

@@ -20,10 +20,10 @@ from dagster._core.loader import LoadingContextForTest
 from dagster._core.test_utils import freeze_time
 
 from eventflow_assets.definitions import defs
-from eventflow_assets.orchestration import analytics_sensors
-from eventflow_assets.orchestration.analytics_sensors import RANGE_END_TAG, RANGE_START_TAG, finalized_windows
+from eventflow_assets.orchestration.assets.tables import table_key
 from eventflow_assets.orchestration.resources import EventFlowEndpoints
-from eventflow_assets.orchestration.table_assets import table_key
+from eventflow_assets.orchestration.sensors import analytics as analytics_sensors
+from eventflow_assets.orchestration.sensors.analytics import RANGE_END_TAG, RANGE_START_TAG, finalized_windows
 from eventflow_assets.storage.schema import apply_schema
 
 UTC = timezone.utc

@@ -12,8 +12,9 @@ import dagster as dg
 import psycopg
 import pytest
 
-from eventflow_assets.orchestration.archive import orders_archive_job, orders_archive_schedule
+from eventflow_assets.orchestration.jobs import orders_archive_job
 from eventflow_assets.orchestration.resources import EventFlowEndpoints
+from eventflow_assets.orchestration.schedules import orders_archive_schedule
 from eventflow_assets.processing.sinks import SINKS, ExactlyOnceSink
 from eventflow_assets.storage.schema import apply_schema
 from eventflow_assets_tests.processing.batches import batch, order

@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from eventflow_assets.definitions import defs
-from eventflow_assets.orchestration.dev_server import DEFINITIONS_MODULE
+from eventflow_assets.local.dagster_dev import DEFINITIONS_MODULE
 
 if sys.version_info >= (3, 11):
     import tomllib

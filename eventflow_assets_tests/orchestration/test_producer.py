@@ -6,7 +6,7 @@ import pytest
 from eventflow_assets.definitions import defs
 from eventflow_assets.ingestion.producer import PRODUCER_CONFIG
 from eventflow_assets.ingestion.topics import provision_topics
-from eventflow_assets.orchestration import producer as producer_op
+from eventflow_assets.orchestration.ops import producer as producer_op
 from eventflow_assets_tests.helpers import read_all
 
 TOPICS = ("user-events", "product-view", "orders")

@@ -5,8 +5,9 @@ import dagster as dg
 import psycopg
 import pytest
 
+from eventflow_assets.orchestration.jobs import retention_job
 from eventflow_assets.orchestration.resources import EventFlowEndpoints
-from eventflow_assets.orchestration.retention import retention_job, retention_schedule
+from eventflow_assets.orchestration.schedules import retention_schedule
 from eventflow_assets.storage.schema import apply_schema
 
 

@@ -15,9 +15,10 @@ from psycopg.types.json import Jsonb
 
 from eventflow_assets.ingestion.topics import provision_topics
 from eventflow_assets.local.processes import free_port
-from eventflow_assets.orchestration import sensors
 from eventflow_assets.orchestration.resources import EventFlowEndpoints
-from eventflow_assets.orchestration.sensors import streaming_supervisor, topic_observations
+from eventflow_assets.orchestration.sensors import observations, supervisor
+from eventflow_assets.orchestration.sensors.observations import topic_observations
+from eventflow_assets.orchestration.sensors.supervisor import streaming_supervisor
 from eventflow_assets_tests.helpers import segment_bytes
 
 S = dg.DagsterRunStatus
@@ -95,9 +96,9 @@ def test_three_failures_in_ten_minutes_back_off_until_the_oldest_leaves_the_wind
         "See the failed runs' logs.")
     assert json.loads(result.cursor) == {"attempt": 3, "backoff_until": retry_at}
 
-    monkeypatch.setattr(sensors, "_clock", lambda: retry_at - 1)
+    monkeypatch.setattr(supervisor, "_clock", lambda: retry_at - 1)
     assert supervise(instance, cursor=result.cursor).run_requests == []
-    monkeypatch.setattr(sensors, "_clock", lambda: retry_at + 1)
+    monkeypatch.setattr(supervisor, "_clock", lambda: retry_at + 1)
     after = supervise(instance, cursor=result.cursor)
     assert [r.run_key for r in after.run_requests] == ["stream-attempt-4"]
     assert json.loads(after.cursor) == {"attempt": 4}
@@ -160,7 +161,7 @@ def test_observations_report_offsets_records_rate_and_lag(eventflow_env, kafka_b
                          "late_rows, rejected_rows, duration_ms, lag) "
                          "VALUES (%s, %s, now() - make_interval(secs => %s), 0, 0, 0, 0, 0, %s)",
                          (query, batch, ago, Jsonb(lag)))
-    monkeypatch.setattr(sensors, "_clock", lambda: 1000.0)
+    monkeypatch.setattr(observations, "_clock", lambda: 1000.0)
     first = observe()
     on_disk = {t: disk_bytes(kafka_broker, t) for t in ("user-events", "product-view", "orders")}
     assert min(on_disk.values()) > 0
@@ -177,7 +178,7 @@ def test_observations_report_offsets_records_rate_and_lag(eventflow_env, kafka_b
     assert json.loads(first.cursor) == {"at": 1000.0, "ends": {"user-events": 12, "product-view": 6, "orders": 120}}
 
     publish(kafka_broker.bootstrap_servers, {("orders", 0): 50, ("user-events", 1): 10})
-    monkeypatch.setattr(sensors, "_clock", lambda: 1010.0)
+    monkeypatch.setattr(observations, "_clock", lambda: 1010.0)
     second = metadata(observe(first.cursor))
     assert {topic: m["messages_per_s"] for topic, m in second.items()} == {
         "user-events": 1.0, "product-view": 0.0, "orders": 5.0}

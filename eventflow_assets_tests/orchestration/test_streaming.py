@@ -18,10 +18,10 @@ from eventflow_assets.definitions import defs
 from eventflow_assets.ingestion.generator import Anomalies, EventGenerator
 from eventflow_assets.ingestion.producer import produce
 from eventflow_assets.ingestion.topics import provision_topics
-from eventflow_assets.orchestration import stream_assets
+from eventflow_assets.orchestration.ops.streaming import ProgressLog, host_queries
 from eventflow_assets.orchestration.resources import EventFlowEndpoints
-from eventflow_assets.orchestration.stream_assets import sink_table_materializations
-from eventflow_assets.orchestration.streaming import ProgressLog, host_queries
+from eventflow_assets.orchestration.sensors import materializations as stream_assets
+from eventflow_assets.orchestration.sensors.materializations import sink_table_materializations
 from eventflow_assets_tests.helpers import contract_violation, read_all
 from eventflow_assets_tests.processing.expected import actual_tables, event_time, expected_tables
 from eventflow_assets_tests.processing.test_streaming import T0, ticking_clock

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from eventflow_assets.local.dagster_instance import instance_env, write_instance
 from eventflow_assets.local.processes import free_port
-from eventflow_assets.orchestration.instance import instance_env, write_instance
 
 TABLES = ("orders_raw", "revenue_by_currency_5min", "conversion_funnel_5min", "rejected_events")
 REPO = Path(__file__).resolve().parents[2]
@@ -139,8 +139,8 @@ def test_a_sink_table_plots_what_the_stream_assets_sensor_reported(webserver, tm
     import dagster as dg
     import psycopg
 
-    from eventflow_assets.orchestration import stream_assets
     from eventflow_assets.orchestration.resources import EventFlowEndpoints
+    from eventflow_assets.orchestration.sensors import materializations as stream_assets
     from eventflow_assets.processing.progress import record_progress
     from eventflow_assets.storage.schema import apply_schema
 
@@ -193,8 +193,8 @@ def test_the_postgres_server_plots_its_observations(webserver, tmp_path, pg_url,
     postgres_server, stored as the daemon stores them, one plot per number."""
     import dagster as dg
 
-    from eventflow_assets.orchestration.database import postgres_observations
     from eventflow_assets.orchestration.resources import EventFlowEndpoints
+    from eventflow_assets.orchestration.sensors.observations import postgres_observations
 
     for var in ("EVENTFLOW_HOME", "EVENTFLOW_POSTGRES_URL", "EVENTFLOW_KAFKA_BOOTSTRAP_SERVERS"):
         monkeypatch.delenv(var, raising=False)

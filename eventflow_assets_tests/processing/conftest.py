@@ -3,7 +3,7 @@
 import pytest
 
 from eventflow_assets.ingestion.topics import provision_topics
-from eventflow_assets.local.stack import Endpoints
+from eventflow_assets.settings import Endpoints
 from eventflow_assets.storage.schema import apply_schema
 
 

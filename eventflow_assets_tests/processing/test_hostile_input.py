@@ -31,10 +31,10 @@ from hypothesis import strategies as st
 from pyspark.sql import functions as F
 
 from eventflow_assets.ingestion.topics import provision_topics
-from eventflow_assets.local.stack import Endpoints
 from eventflow_assets.processing.parsing import _fast_pattern, parse
 from eventflow_assets.processing.queries import StreamConfig
 from eventflow_assets.processing.runner import run_streaming
+from eventflow_assets.settings import Endpoints
 from eventflow_assets.storage.schema import apply_schema
 from eventflow_assets_tests.helpers import contract_violation, read_all
 from eventflow_assets_tests.processing.expected import actual_tables, expected_tables

@@ -5,12 +5,13 @@ import dagster as dg
 from eventflow_assets.ingestion.kafka_clients import admin_client
 from eventflow_assets.ingestion.offsets import partition_ranges
 from eventflow_assets.ingestion.topics import TOPICS, TopicSpec, configured_topics, provision_topics
-from eventflow_assets.orchestration.groups import INGESTION
+from eventflow_assets.orchestration.assets.keys import topic_key
+from eventflow_assets.orchestration.catalog import INGESTION
 from eventflow_assets.orchestration.resources import EventFlowEndpoints
 
 
 def topic_asset(spec: TopicSpec) -> dg.AssetsDefinition:
-    @dg.asset(key=["kafka", spec.name], group_name=INGESTION, kinds={"kafka"},
+    @dg.asset(key=topic_key(spec.name), group_name=INGESTION, kinds={"kafka"},
               description=f"Kafka topic `{spec.name}`: keyed by userId, created with EVENTFLOW_TOPIC_PARTITIONS "
                           f"partitions (default 3), retention {spec.retention_ms // 86_400_000} days.")
     def _topic(context: dg.AssetExecutionContext, eventflow: EventFlowEndpoints) -> dg.MaterializeResult:

@@ -13,13 +13,13 @@ from psycopg.types.json import Jsonb
 from eventflow_assets.ingestion.generator import Anomalies, EventGenerator
 from eventflow_assets.ingestion.producer import produce
 from eventflow_assets.ingestion.topics import provision_topics
-from eventflow_assets.local.stack import Endpoints
-from eventflow_assets.orchestration import stream_assets
 from eventflow_assets.orchestration.resources import EventFlowEndpoints
-from eventflow_assets.orchestration.stream_assets import sink_table_materializations
+from eventflow_assets.orchestration.sensors import materializations as stream_assets
+from eventflow_assets.orchestration.sensors.materializations import sink_table_materializations
 from eventflow_assets.processing.progress import record_progress
 from eventflow_assets.processing.queries import StreamConfig
 from eventflow_assets.processing.runner import run_streaming
+from eventflow_assets.settings import Endpoints
 from eventflow_assets.storage.schema import apply_schema
 from eventflow_assets_tests.helpers import contract_violation, read_all
 from eventflow_assets_tests.processing.expected import expected_tables

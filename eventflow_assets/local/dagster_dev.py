@@ -28,8 +28,8 @@ import urllib.request
 from pathlib import Path
 
 from eventflow_assets.errors import EventFlowError
+from eventflow_assets.local.dagster_instance import cancel_leftover_runs, terminate_runs
 from eventflow_assets.local.processes import die_with_parent, require_free_port
-from eventflow_assets.orchestration.instance import cancel_leftover_runs, terminate_runs
 
 DEFINITIONS_MODULE = "eventflow_assets.definitions"
 HOST = "127.0.0.1"

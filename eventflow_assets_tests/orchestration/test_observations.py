@@ -7,8 +7,8 @@ import dagster as dg
 import psycopg
 
 from eventflow_assets.local.processes import free_port
-from eventflow_assets.orchestration.database import postgres_observations
 from eventflow_assets.orchestration.resources import EventFlowEndpoints
+from eventflow_assets.orchestration.sensors.observations import postgres_observations
 
 
 def observe() -> dg.SensorResult | dg.SkipReason:

@@ -14,9 +14,8 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
-from eventflow_assets.orchestration.analytics_assets import global_analytics_job, revenue_trends_job
-from eventflow_assets.orchestration.analytics_sensors import AUTOMATION_SENSOR
-from eventflow_assets.orchestration.streaming import streaming_job
+from eventflow_assets.orchestration.jobs import global_analytics_job, revenue_trends_job, streaming_job
+from eventflow_assets.orchestration.sensors.analytics import AUTOMATION_SENSOR
 
 ALERT_VAR = "EVENTFLOW_ALERT_WEBHOOK"
 FAILURE_ALERTS = "failure_alerts"

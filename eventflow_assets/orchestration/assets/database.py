@@ -1,7 +1,7 @@
 """The PostgreSQL server as an asset of its own, observed every 30 s: connections in use against
 ``max_connections``, and the database's size.
 
-An external asset (``AssetSpec``) with observations reported by a sensor, like the topics: not an
+An external asset (``AssetSpec``) with observations reported by a sensor (``postgres_observations``), like the topics: not an
 ``observable_source_asset``, whose every observation would be a run of its own (a run every 30 s
 in the Runs page for a few numbers). Its own asset because connections belong to the server,
 not to any one table; keyed ``postgres_server``, outside ``postgres/<table>`` (the contract's
@@ -11,15 +11,11 @@ table keys), in the storage group.
 from __future__ import annotations
 
 import dagster as dg
-import psycopg
 
-from eventflow_assets.errors import EventFlowError, first_line
-from eventflow_assets.orchestration.groups import STORAGE
-from eventflow_assets.orchestration.probes import server_connections
-from eventflow_assets.orchestration.resources import EventFlowEndpoints
+from eventflow_assets.orchestration.assets.keys import SERVER_KEY
+from eventflow_assets.orchestration.catalog import STORAGE
 
-SERVER_KEY = dg.AssetKey(["postgres_server"])
-OBSERVER = "postgres_observations"
+OBSERVER = "postgres_observations"  # the sensor that observes it (orchestration/sensors/observations.py)
 INTERVAL_S = 30
 
 postgres_server = dg.AssetSpec(
@@ -36,14 +32,3 @@ def observation(figures: dict[str, int]) -> dg.AssetObservation:
     share = round(figures["connections"] / usable, 4) if usable > 0 else None
     return dg.AssetObservation(asset_key=SERVER_KEY, metadata={
         **figures, **({"connections_used_share": share} if share is not None else {})})
-
-
-@dg.sensor(name=OBSERVER, minimum_interval_seconds=INTERVAL_S, default_status=dg.DefaultSensorStatus.RUNNING,
-           description=f"Observes the PostgreSQL server every {INTERVAL_S} s: client connections in use (all "
-                       "databases, this database, active), max_connections and the share used, the database's size.")
-def postgres_observations(context: dg.SensorEvaluationContext, eventflow: EventFlowEndpoints):
-    try:
-        figures = server_connections(eventflow.endpoints().postgres_url)
-    except (EventFlowError, psycopg.Error) as exc:
-        return dg.SkipReason(f"cannot observe PostgreSQL: {first_line(exc)}")
-    return dg.SensorResult(asset_events=[observation(figures)])

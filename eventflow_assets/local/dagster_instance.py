@@ -18,6 +18,7 @@ import yaml
 from eventflow_assets.errors import EventFlowError, first_line
 
 MAX_CONCURRENT_RUNS = 4
+STREAM_TAG = "eventflow/stream"  # runs with this tag (streaming_job's) are admitted one at a time
 # postgres_db key -> variable, as in deploy/dagster.yaml.
 ENV_VARS = {"username": "DAGSTER_PG_USERNAME", "password": "DAGSTER_PG_PASSWORD", "hostname": "DAGSTER_PG_HOST",
             "db_name": "DAGSTER_PG_DB", "port": "DAGSTER_PG_PORT"}
@@ -36,11 +37,11 @@ def instance_config(postgres_url: str) -> dict:
         "storage": {"postgres": {"postgres_db": postgres_db}},
         "run_coordinator": {"module": "dagster.core.run_coordinator", "class": "QueuedRunCoordinator"},
         "concurrency": {
-            # Never two streams at once, whoever launches them (see orchestration/streaming.py).
+            # Never two streams at once, whoever launches them (orchestration/jobs.py tags streaming_job).
             "runs": {"max_concurrent_runs": MAX_CONCURRENT_RUNS,
-                     "tag_concurrency_limits": [{"key": "eventflow/stream", "limit": 1}]},
+                     "tag_concurrency_limits": [{"key": STREAM_TAG, "limit": 1}]},
             # One run at a time per pool: the analytics assets' pool (each run starts a Spark JVM,
-            # see orchestration/analytics_assets.py), whether a sensor, a schedule or the UI
+            # see orchestration/assets/analytics.py), whether a sensor, a schedule or the UI
             # launched it. Enforced when runs are dequeued, so waiting runs stay QUEUED.
             "pools": {"granularity": "run", "default_limit": 1},
         },

@@ -5,7 +5,7 @@ import uuid
 import dagster as dg
 import yaml
 
-from eventflow_assets.orchestration.instance import cancel_leftover_runs, instance_env, open_instance, write_instance
+from eventflow_assets.local.dagster_instance import cancel_leftover_runs, instance_env, open_instance, write_instance
 
 
 def test_dagster_yaml_refers_to_the_environment_and_holds_no_secret(tmp_path):

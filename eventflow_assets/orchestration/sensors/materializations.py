@@ -53,9 +53,9 @@ import dagster as dg
 import psycopg
 
 from eventflow_assets.errors import EventFlowError, first_line
+from eventflow_assets.orchestration.assets.tables import table_key
 from eventflow_assets.orchestration.probes import table_sizes
 from eventflow_assets.orchestration.resources import EventFlowEndpoints
-from eventflow_assets.orchestration.table_assets import table_key
 from eventflow_assets.processing.queries import QUERY_TABLES
 from eventflow_assets.storage.postgres import connect, row_counts
 

@@ -32,11 +32,11 @@ from eventflow_assets.analytics.names import (
     TRENDS_TABLES,
 )
 from eventflow_assets.ingestion.events import ORDERS
+from eventflow_assets.orchestration.assets.tables import CURRENCY_RATES, table_key, table_metadata
 from eventflow_assets.orchestration.automation import GLOBAL_FRESHNESS, TRENDS_FRESHNESS, global_refresh
-from eventflow_assets.orchestration.groups import ANALYTICS
+from eventflow_assets.orchestration.catalog import ANALYTICS
 from eventflow_assets.orchestration.probes import latest_watermark
 from eventflow_assets.orchestration.resources import EventFlowEndpoints
-from eventflow_assets.orchestration.table_assets import CURRENCY_RATES, table_key, table_metadata
 from eventflow_assets.orchestration.windows import final_span, trend_days
 from eventflow_assets.processing.submit import submit_command
 from eventflow_assets.settings import POSTGRES_READ_VAR, POSTGRES_VAR
@@ -44,12 +44,8 @@ from eventflow_assets.storage.tables import FUNNEL, ORDERS_RAW, REVENUE
 
 # At most one analytics run at a time, however launched (sensor, schedule, UI materialize or
 # backfill): each starts a Spark JVM next to the stream's on a small machine. Every analytics
-# asset is in this pool, which instance.py limits to one run. The jobs' runs are retried twice
-# when they fail (run_retries); runs launched from the UI are not.
+# asset is in this pool, which local/dagster_instance.py limits to one run.
 SPARK_POOL = "eventflow_spark_batch"
-JOB_TAGS = {"dagster/max_retries": "2"}
-TRENDS_JOB = "revenue_trends_job"
-GLOBAL_JOB = "global_analytics_job"
 
 APP_SCRIPT = "batch_analytics_app.py"
 
@@ -189,14 +185,3 @@ def user_segments(context: dg.AssetExecutionContext, eventflow: EventFlowEndpoin
 analytics_assets = [revenue_trends, top_revenue_by_currency, conversion_rates, user_segments]
 TREND_KEYS = [spec.key for spec in TREND_SPECS]
 GLOBAL_KEYS = [table_key(t) for t in (TOP_REVENUE_TABLE, CONVERSION_TABLE, SEGMENTS_TABLE, SUMMARY_TABLE)]
-
-revenue_trends_job = dg.define_asset_job(
-    TRENDS_JOB, selection=dg.AssetSelection.assets(*TREND_KEYS),
-    executor_def=dg.in_process_executor, tags=JOB_TAGS,
-    description="The revenue trends of one UTC day's final windows (or a range of days, as one run): requested "
-                "by the finalized_windows sensor each time a window becomes final.")
-
-global_analytics_job = dg.define_asset_job(
-    GLOBAL_JOB, selection=dg.AssetSelection.assets(*GLOBAL_KEYS), executor_def=dg.in_process_executor,
-    tags=JOB_TAGS, description="Top revenue by currency, conversion rates and user segments over all data, "
-                               "in one run: a spark-submit of the batch analytics app each.")

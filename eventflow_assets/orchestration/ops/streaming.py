@@ -1,10 +1,10 @@
-"""``streaming_job``: one long-running op hosts the streaming queries.
+"""The op of ``streaming_job`` (orchestration/jobs.py): one long-running op hosts the streaming queries.
 
 The queries run in a worker thread (:func:`run_streaming`); Spark calls ``on_progress`` on its
 py4j listener thread after each batch. Dagster's step context is not meant to be used from other
 threads, so those rows go through a queue and the op's main thread logs a summary of them at most
 once a minute while it waits. The sink tables' materializations do not come from here: the
-``sink_table_materializations`` sensor (``orchestration/stream_assets.py``) reads them from
+``sink_table_materializations`` sensor (``orchestration/sensors/materializations.py``) reads them from
 ``stream_progress``, which the stream writes wherever it runs. Terminating the run from the UI raises
 ``DagsterExecutionInterruptedError`` in that main thread: the queries then stop after their
 batch in flight commits and the interruption is re-raised, so the run ends CANCELED.
@@ -25,9 +25,6 @@ from eventflow_assets.processing.runner import run_streaming
 from eventflow_assets.settings import Settings
 from eventflow_assets.storage.schema import apply_schema
 
-STREAMING_JOB = "streaming_job"
-# The instance's run queue admits one run with this tag at a time (see orchestration/instance.py).
-STREAM_TAG = "eventflow/stream"
 LOG_EVERY_S = 60
 
 
@@ -141,11 +138,3 @@ def stream_to_postgres(context: dg.OpExecutionContext, config: StreamingConfig, 
         host_queries(context, lambda: run_streaming(pyspark.spark_session, endpoints, checkpoints, stream_config,
                                                     stop=stop, on_progress=events.put),
                      stop, events, ProgressLog(), config.max_seconds)
-
-
-# Its resources are the Definitions' (definitions.py), where the UI's resource pages show them.
-@dg.job(name=STREAMING_JOB, executor_def=dg.in_process_executor, tags={STREAM_TAG: "true"},
-        description="The streaming queries, hosted by one long-running op. `streaming_supervisor` keeps one "
-                    "run of it going; terminate the run to stop the stream (queries stop after their batch).")
-def streaming_job() -> None:
-    stream_to_postgres()

@@ -1,16 +1,39 @@
-"""``orders_archive_job`` and its daily schedule: make ``orders_raw``'s coming day partitions and
-archive the days older than ``EVENTFLOW_RETENTION_ORDERS_DAYS`` (detach, export to
-``<archive dir>/<day>.csv.gz``, drop), as ``storage/partitions.py`` says."""
+"""The maintenance ops, each the one op of its job (orchestration/jobs.py; schedules in schedules.py):
+
+- ``prune_stream_tables`` (``retention_job``, hourly): prune ``stream_progress``, ``stream_batches`` and
+  ``rejected_events`` as ``storage/retention.py`` says, with the EVENTFLOW_RETENTION_* settings;
+- ``archive_orders_raw`` (``orders_archive_job``, daily): make ``orders_raw``'s coming day partitions and
+  archive the days older than ``EVENTFLOW_RETENTION_ORDERS_DAYS`` (detach, export to
+  ``<archive dir>/<day>.csv.gz``, drop), as ``storage/partitions.py`` says.
+"""
 
 import dagster as dg
 
 from eventflow_assets.errors import EventFlowError
 from eventflow_assets.orchestration.resources import EventFlowEndpoints
 from eventflow_assets.storage.partitions import archive
-from eventflow_assets.storage.retention import Retention, archive_dir
+from eventflow_assets.storage.retention import Retention, archive_dir, prune
 from eventflow_assets.storage.schema import apply_schema
 
-ARCHIVE_JOB = "orders_archive_job"
+
+@dg.op(description="Delete progress and ledger rows, and rejected records, older than their retention (in bounded "
+                   "statements); the newest progress and ledger row of every (query, checkpoint) always stays.")
+def prune_stream_tables(context: dg.OpExecutionContext, eventflow: EventFlowEndpoints) -> None:
+    try:
+        retention = Retention.from_env()
+    except EventFlowError as exc:
+        raise dg.Failure(description=str(exc)) from None
+    url = eventflow.endpoints().postgres_url
+    apply_schema(url)  # idempotent; the job may be the first thing to touch a new database
+    pruned = prune(url, retention)
+    days = retention.days()
+    context.add_output_metadata({
+        **{f"deleted_{table}": p.rows for table, p in pruned.items()},
+        **{f"keeps_days_{table}": d for table, d in days.items()},
+        "delete_rows_per_statement": retention.delete_rows,
+    })
+    context.log.info("; ".join(f"{table}: {p.rows} rows older than {days[table]} days deleted in {p.statements} "
+                               f"statements" for table, p in pruned.items()))
 
 
 @dg.op(description="Make orders_raw's day partitions from yesterday to 3 days ahead; detach, export (gzip CSV) and "
@@ -36,16 +59,3 @@ def archive_orders_raw(context: dg.OpExecutionContext, eventflow: EventFlowEndpo
     archived = ", ".join(f"{a.day} ({a.rows} rows)" for a in run.archived) or "none"
     context.log.info(f"orders_raw: {kept}; archived: {archived}; partitions through {run.ready_through}"
                      + (f" (made now: {', '.join(map(str, run.made))})" if run.made else ""))
-
-
-@dg.job(name=ARCHIVE_JOB, executor_def=dg.in_process_executor,
-        description="orders_raw's day partitions: made ahead, and archived to files past EVENTFLOW_RETENTION_ORDERS_DAYS.")
-def orders_archive_job() -> None:
-    archive_orders_raw()
-
-
-orders_archive_schedule = dg.ScheduleDefinition(
-    name="orders_archive_schedule", job=orders_archive_job, cron_schedule="37 0 * * *", execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="orders_archive_job daily at 00:37 UTC: once the day before has ended, and away from the hourly "
-                "retention_job (:07) and the checks and analytics (:00/:15/:30/:45).")

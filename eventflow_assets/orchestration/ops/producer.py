@@ -1,4 +1,4 @@
-"""``producer_job``: publish a bounded burst of generated events, to drive a demo from the UI.
+"""The op of ``producer_job`` (orchestration/jobs.py): publish a bounded burst of generated events, to drive a demo from the UI.
 
 Besides its output metadata (the run's totals), the op logs an ``AssetObservation`` of each topic
 it sent to, with that topic's error rate and acknowledgement latency: a job's output has no plot,
@@ -12,8 +12,6 @@ from eventflow_assets.ingestion.generator import EventGenerator
 from eventflow_assets.ingestion.producer import ProduceStats, produce
 from eventflow_assets.ingestion.topics import provision_topics
 from eventflow_assets.orchestration.resources import EventFlowEndpoints
-
-PRODUCER_JOB = "producer_job"
 
 
 class ProducerConfig(dg.Config):
@@ -69,9 +67,3 @@ def produce_events(context: dg.OpExecutionContext, config: ProducerConfig, event
         raise dg.Failure(description=f"{stats.failed} of {stats.sent} deliveries failed: {reasons}", metadata=metadata)
     context.log.info(f"{stats.delivered} events acknowledged in {stats.elapsed:.1f}s")
     yield dg.Output(None, metadata=metadata)
-
-
-@dg.job(name=PRODUCER_JOB, executor_def=dg.in_process_executor,
-        description="Publish a bounded number of generated events (op config: count or duration_seconds, rate).")
-def producer_job() -> None:
-    produce_events()

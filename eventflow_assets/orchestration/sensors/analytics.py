@@ -24,7 +24,8 @@ import psycopg
 
 from eventflow_assets.errors import EventFlowError, first_line
 from eventflow_assets.ingestion.events import ORDERS
-from eventflow_assets.orchestration.analytics_assets import GLOBAL_KEYS, JOB_TAGS, revenue_trends_job
+from eventflow_assets.orchestration.assets.analytics import GLOBAL_KEYS
+from eventflow_assets.orchestration.jobs import ANALYTICS_RUN_TAGS, revenue_trends_job
 from eventflow_assets.orchestration.probes import earliest_revenue_window, latest_watermark
 from eventflow_assets.orchestration.resources import EventFlowEndpoints
 from eventflow_assets.orchestration.windows import FIRST_DAY, WINDOW, day_keys, final_windows, first_window, window_name
@@ -91,6 +92,6 @@ def finalized_windows(context: dg.SensorEvaluationContext, eventflow: EventFlowE
 
 analytics_automation = dg.AutomationConditionSensorDefinition(
     AUTOMATION_SENSOR, target=dg.AssetSelection.assets(*GLOBAL_KEYS), default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=30, run_tags=JOB_TAGS,
+    minimum_interval_seconds=30, run_tags=ANALYTICS_RUN_TAGS,
     description="Requests the global analyses (top revenue, conversion rates, user segments) when their "
                 "automation condition is true: once per refresh period, after new rows reached their inputs.")

@@ -1,0 +1,1 @@
+"""The asset graph by kind: Kafka topics, the stream's PostgreSQL tables (and the server), the analytics."""
