@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from eventflow_assets.errors import EventFlowError
+from eventflow_assets.ingestion.events import WATERMARK_LABEL, WINDOW_LABEL
 from eventflow_assets.ingestion.generator import Anomalies, EventGenerator
 from eventflow_assets.ingestion.producer import DEFAULT_DELAY_MS, ProduceStats, produce
 from eventflow_assets.ingestion.topics import provision_topics
@@ -163,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     prod.add_argument("--duration", type=_positive_float, metavar="SECONDS", help="stop after this long")
     _add_producer_options(prod, with_count=True)
     prod.add_argument("--out-of-order", type=_ratio, default=0.0, metavar="RATIO",
-                      help="fraction of events with an earlier time, still within the 10 min watermark")
+                      help=f"fraction of events with an earlier time, still within the {WATERMARK_LABEL} watermark")
     prod.add_argument("--late", type=_ratio, default=0.0, metavar="RATIO",
                       help="fraction of events older than the watermark (15-60 min old)")
     prod.add_argument("--malformed", type=_ratio, default=0.0, metavar="RATIO",
@@ -226,7 +227,7 @@ def _add_daily_parsers(sub) -> None:
 
     reset = sub.add_parser(
         "reset", help="start over: empty EventFlow's tables and delete the stream's checkpoints",
-        description="Empty the tables the stream and the analytics write (orders_raw, the 5-minute "
+        description=f"Empty the tables the stream and the analytics write (orders_raw, the {WINDOW_LABEL} "
                     "aggregates, rejected_events, the stream's ledger and progress, analytics_*) and delete the "
                     "streaming checkpoints, so that the next stream reads the topics again from their start "
                     "(earliest offsets by default). With --topics, also delete and recreate the three topics "
@@ -262,7 +263,7 @@ def _add_dashboard_parser(sub) -> None:
     dash = sub.add_parser(
         "dashboard", help="serve the live dashboard of the tables",
         description="Serve a web dashboard of the tables on 127.0.0.1 until Ctrl-C: revenue by currency per "
-                    "5-minute window, orders and average order value, the conversion funnel and top converting "
+                    f"{WINDOW_LABEL} window, orders and average order value, the conversion funnel and top converting "
                     "users, customer segments, and the stream's health (events/s per topic, lag, watermark delay, "
                     "rejected records). The page refreshes itself. It reads EVENTFLOW_POSTGRES_READ_URL if set, "
                     "else the database of EVENTFLOW_POSTGRES_URL or of the running local stack.",

@@ -18,6 +18,7 @@ from eventflow_assets.analytics.names import (
 )
 from eventflow_assets.analytics.names import SEGMENTS as SEGMENTS_ANALYSIS
 from eventflow_assets.analytics.transforms import SEGMENTS
+from eventflow_assets.ingestion.events import WINDOW_LABEL
 
 TITLES = {TOP_REVENUE: "Top revenue by currency", CONVERSION: "Conversion rates", TRENDS: "Revenue trends",
           SEGMENTS_ANALYSIS: "User segments"}
@@ -61,7 +62,7 @@ def _trends(tables, latest: int, **_) -> str:
                      key=lambda r: (r["window_start"], r["currency"]))
     usd = _rows(tables[TRENDS_TABLES["usd"]])
     daily = sorted(_rows(tables[TRENDS_TABLES["daily"]]), key=lambda r: (r["period_start"], r["currency"]))
-    out = [f"Latest {len(starts)} 5-minute windows:\n" + _grid(
+    out = [f"Latest {len(starts)} {WINDOW_LABEL} windows:\n" + _grid(
         ["window_start", "currency", "total_revenue", "orders", "total_revenue_usd"],
         [[r["window_start"], r["currency"], r["total_revenue"], r["order_count"], r["total_revenue_usd"]]
          for r in windows])]

@@ -36,8 +36,9 @@ from eventflow_assets.analytics.names import (
 )
 from eventflow_assets.analytics.replica import REPLICA_WAIT_SECONDS, wait_for_replica
 from eventflow_assets.analytics.report import format_report
-from eventflow_assets.analytics.sources import DAY, HOUR, ceil_to, check_range, floor_to
+from eventflow_assets.analytics.sources import check_range
 from eventflow_assets.analytics.writer import Replacement, replace
+from eventflow_assets.periods import DAY, HOUR, ceil_to, floor_to
 from eventflow_assets.settings import redact_url
 
 __all__ = ["ANALYSES", "AnalysisResult", "format_report", "run_analyses"]

@@ -9,23 +9,11 @@ from psycopg import sql
 from pyspark.sql import DataFrame, SparkSession
 
 from eventflow_assets.analytics.jdbc import Partitioning, jdbc_target, read
+from eventflow_assets.periods import DAY, ceil_to, floor_to
 from eventflow_assets.storage.postgres import connect
 
 # Below this many rows (PostgreSQL's estimate) one JDBC connection reads faster than several.
 PARALLEL_READ_ROWS = 200_000
-HOUR = timedelta(hours=1)
-DAY = timedelta(days=1)
-
-
-def floor_to(ts: datetime, step: timedelta) -> datetime:
-    """Start of the UTC period of length ``step`` (an hour, a day) that contains ``ts``."""
-    epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
-    return epoch + ((ts - epoch) // step) * step
-
-
-def ceil_to(ts: datetime, step: timedelta) -> datetime:
-    start = floor_to(ts, step)
-    return start if start == ts else start + step
 
 
 def check_range(window_range: tuple[datetime, datetime]) -> tuple[datetime, datetime]:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import timedelta
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
+
+from eventflow_assets.ingestion.events import WINDOW, WINDOW_LABEL
 
 PALETTE = ("#2563eb", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6", "#06b6d4", "#ec4899", "#84cc16")
 # Fixed colours for the contract's currencies, so a currency keeps its colour as others appear.
@@ -14,7 +15,6 @@ CURRENCY_COLORS = {"USD": PALETTE[0], "EUR": PALETTE[1], "GBP": PALETTE[2], "CAD
 SEGMENT_COLORS = {"VIP": "#7c3aed", "Premium": "#2563eb", "Regular": "#10b981", "New": "#94a3b8"}
 TOPIC_COLORS = {"orders": PALETTE[0], "product-view": PALETTE[2], "user-events": PALETTE[4]}
 QUERY_COLORS = TOPIC_COLORS  # one streaming query per topic, named after it
-WINDOW = timedelta(minutes=5)
 BAR_WIDTH_MS = 0.8 * WINDOW.total_seconds() * 1000  # a bar covers most of its window, however few are shown
 
 
@@ -58,7 +58,7 @@ def _by(rows: list[dict], key: str) -> dict[str, list[dict]]:
 
 
 def revenue_usd(revenue: list[dict]) -> go.Figure:
-    title = "Revenue per 5-minute window, in USD (stacked by currency)"
+    title = f"Revenue per {WINDOW_LABEL} window, in USD (stacked by currency)"
     rated = [r for r in revenue if r["total_revenue_usd"] is not None]
     if not rated:
         return empty(title, "no orders in the stream's windows yet")
@@ -69,7 +69,7 @@ def revenue_usd(revenue: list[dict]) -> go.Figure:
 
 
 def revenue_per_currency(revenue: list[dict]) -> go.Figure:
-    title = "Revenue per 5-minute window, in each currency"
+    title = f"Revenue per {WINDOW_LABEL} window, in each currency"
     if not revenue:
         return empty(title, "no orders in the stream's windows yet")
     fig = go.Figure([go.Scatter(x=[r["window_start"] for r in rows], y=[float(r["total_revenue"]) for r in rows],

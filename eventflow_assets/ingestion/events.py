@@ -22,6 +22,16 @@ REQUIRED_FIELDS = {
     ORDERS: ("orderId", "userId", "productId", "price", "currency", "timestamp"),
 }
 
-# The seed's streaming parameters; the streaming layer may override them by configuration.
+# The streaming parameters every layer derives from (the stream may override the watermark by
+# configuration): tumbling event-time windows of WINDOW, and late events accepted up to
+# WATERMARK_DELAY behind the newest event time a query has seen.
 WINDOW = timedelta(minutes=5)
 WATERMARK_DELAY = timedelta(minutes=10)
+
+
+def minutes(duration: timedelta) -> int:
+    return int(duration.total_seconds() // 60)
+
+
+WINDOW_LABEL = f"{minutes(WINDOW)}-minute"  # "5-minute window" in help texts and descriptions
+WATERMARK_LABEL = f"{minutes(WATERMARK_DELAY)}-minute"

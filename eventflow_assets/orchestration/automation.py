@@ -15,16 +15,18 @@ passes it, which no automation condition can see), so they have no automation co
 
 Freshness policies (evaluated by the daemon's freshness loop, enabled in dagster.yaml) turn an
 asset WARN, then FAIL, when its last materialization is older than what its driver promises:
-a trends run every 5 minutes while events flow, a global refresh every period.
+a trends run every window (5 minutes) while events flow, a global refresh every period.
 """
 
 from datetime import timedelta
 
 import dagster as dg
 
+from eventflow_assets.ingestion.events import WINDOW
+
 GLOBAL_REFRESH_CRON = "*/15 * * * *"
 GLOBAL_REFRESH_PERIOD = timedelta(minutes=15)
-WINDOW_PERIOD = timedelta(minutes=5)  # a window finalizes every 5 minutes while events flow
+WINDOW_PERIOD = WINDOW  # a window finalizes every window length while events flow
 # Slack for the sink sensor's minute, the queue (one Spark run at a time) and the run itself.
 SLACK = timedelta(minutes=5)
 

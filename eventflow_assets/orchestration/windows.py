@@ -1,4 +1,4 @@
-"""Which 5-minute windows are final, and the daily partitions of the trends, as pure functions.
+"""Which windows are final, and the daily partitions of the trends, as pure functions.
 
 A window [start, start + 5 min) of ``revenue_by_currency_5min`` is final once the orders query's
 watermark is at or past its end: from then on the query drops every event that would fall into
@@ -13,13 +13,14 @@ another window of the day becomes final. 365 partitions a year stay under Dagste
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import dagster as dg
 
+from eventflow_assets.ingestion.events import WINDOW
+from eventflow_assets.periods import DAY, floor_to
+
 UTC = timezone.utc
-WINDOW = timedelta(minutes=5)
-DAY = timedelta(days=1)
 # The first partition. EventFlow's data starts in November 2026; windows before it are never requested.
 FIRST_DAY = datetime(2026, 11, 1, tzinfo=UTC)
 WINDOW_FORMAT = "%Y-%m-%d-%H:%M"  # names a window in run keys and messages
@@ -27,16 +28,14 @@ DAY_FORMAT = "%Y-%m-%d"  # a partition key
 
 trend_days = dg.DailyPartitionsDefinition(start_date=FIRST_DAY, end_offset=1, timezone="UTC", fmt=DAY_FORMAT)
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
 
 def window_floor(ts: datetime) -> datetime:
-    """Start of the 5-minute window holding ``ts`` (UTC-aligned, as Spark's ``window()``)."""
-    return _EPOCH + ((ts.astimezone(UTC) - _EPOCH) // WINDOW) * WINDOW
+    """Start of the window holding ``ts`` (UTC-aligned, as Spark's ``window()``)."""
+    return floor_to(ts, WINDOW)
 
 
 def day_floor(ts: datetime) -> datetime:
-    return _EPOCH + ((ts.astimezone(UTC) - _EPOCH) // DAY) * DAY
+    return floor_to(ts, DAY)
 
 
 def window_name(window_start: datetime) -> str:

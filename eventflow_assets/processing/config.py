@@ -6,13 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from eventflow_assets.ingestion.events import WINDOW
+from eventflow_assets.ingestion.events import WATERMARK_DELAY, WINDOW, minutes
 
 
 @dataclass(frozen=True)
 class StreamConfig:
     trigger_seconds: float = 10.0
-    watermark: str = "10 minutes"
+    watermark: str = f"{minutes(WATERMARK_DELAY)} minutes"  # Spark's interval syntax
     window: timedelta = WINDOW
     # The seed reads from "latest"; we start from "earliest" so a first start loses nothing
     # the topics already hold. Restarts resume from the checkpoint either way.

@@ -33,8 +33,10 @@ from pyspark.sql import DataFrame
 from eventflow_assets.errors import EventFlowError
 from eventflow_assets.ingestion.events import ORDERS, PRODUCT_VIEW, USER_EVENTS
 from eventflow_assets.ingestion.offsets import TopicMissing, topic_ids
+from eventflow_assets.storage.columns import table_columns
 from eventflow_assets.storage.postgres import arrow_to_csv, connect, read_sql
 from eventflow_assets.storage.retry import with_retries
+from eventflow_assets.storage.tables import FUNNEL, ORDERS_RAW, REJECTED, REVENUE
 
 log = logging.getLogger("eventflow.sinks")
 
@@ -58,20 +60,26 @@ class Merge:
 
     @property
     def staging_ddl(self) -> sql.Composed:
-        """The staging table's DDL; the types are SQL written above, the names quoted as identifiers."""
+        """The staging table's DDL; the types are the migrations' (see :func:`typed_as`), the names
+        quoted as identifiers."""
         return sql.SQL("CREATE TEMP TABLE staging ({})").format(
             sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(t)) for n, t in self.columns))
 
 
+def typed_as(table: str, *columns: str, **renamed: str) -> tuple[tuple[str, str], ...]:
+    """Staging columns with the types ``table``'s columns have in the migrations (storage/columns.py):
+    each of ``columns`` under its own name, each ``staging name=table column`` of ``renamed``."""
+    types = {c.name: c.type for c in table_columns(table).columns}
+    return tuple((name, types[name]) for name in columns) + tuple((name, types[of]) for name, of in renamed.items())
+
+
 ORDER_ROWS = Merge(ORDERS, (
-    ("order_id", "text"), ("user_id", "text"), ("product_id", "text"), ("price", "numeric(12,2)"),
-    ("currency", "text"), ("timestamp", "timestamptz"), ("window_start", "timestamptz"),
-    ("window_end", "timestamptz"), ("partition", "integer"), ("offset", "bigint")), before="orders_days")
-VIEW_COUNTS = Merge(PRODUCT_VIEW, (
-    ("window_start", "timestamptz"), ("window_end", "timestamptz"), ("user_id", "text"), ("view_count", "bigint")))
-REJECTS = Merge("rejected_events", (
-    ("topic", "text"), ("partition", "integer"), ("offset", "bigint"), ("kafka_timestamp", "timestamptz"),
-    ("record_key", "text"), ("payload", "text"), ("payload_bytes", "integer"), ("reason", "text")))
+    *typed_as(ORDERS_RAW, "order_id", "user_id", "product_id", "price", "currency", "timestamp"),
+    *typed_as(REVENUE, "window_start", "window_end"),
+    *typed_as(ORDERS_RAW, partition="kafka_partition", offset="kafka_offset")), before="orders_days")
+VIEW_COUNTS = Merge(PRODUCT_VIEW, typed_as(FUNNEL, "window_start", "window_end", "user_id", "view_count"))
+REJECTS = Merge(REJECTED, typed_as(REJECTED, "topic", "partition", "offset", "kafka_timestamp", "record_key",
+                                   "payload", "payload_bytes", "reason"))
 
 
 VIEW_KEYS = tuple(VIEW_COUNTS.names[:-1])  # (window_start, window_end, user_id): what a view batch carries

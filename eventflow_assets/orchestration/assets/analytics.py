@@ -31,7 +31,7 @@ from eventflow_assets.analytics.names import (
     TRENDS,
     TRENDS_TABLES,
 )
-from eventflow_assets.ingestion.events import ORDERS
+from eventflow_assets.ingestion.events import ORDERS, WINDOW_LABEL
 from eventflow_assets.orchestration.assets.tables import CURRENCY_RATES, table_key, table_metadata
 from eventflow_assets.orchestration.automation import GLOBAL_FRESHNESS, TRENDS_FRESHNESS, global_refresh
 from eventflow_assets.orchestration.catalog import ANALYTICS
@@ -110,7 +110,7 @@ _REVENUE = table_key(REVENUE)
 _FIVE_MIN, _HOURLY, _DAILY, _USD = (TRENDS_TABLES[k] for k in ("five_min", "hourly", "daily", "usd"))
 
 TREND_SPECS = [
-    _spec(_FIVE_MIN, [_REVENUE, _RATES], "Revenue and orders per 5-minute window and currency, with the USD "
+    _spec(_FIVE_MIN, [_REVENUE, _RATES], f"Revenue and orders per {WINDOW_LABEL} window and currency, with the USD "
           "value; final windows only. Partition = UTC day, materialized each time one of its windows becomes "
           "final.", trend_days, freshness_policy=TRENDS_FRESHNESS),
     _spec(_HOURLY, [_REVENUE, _RATES], "Hourly rollup per currency (UTC hours), recomputed whole for the hours "
@@ -118,7 +118,7 @@ TREND_SPECS = [
           freshness_policy=TRENDS_FRESHNESS),
     _spec(_DAILY, [_REVENUE, _RATES], "Daily rollup per currency (UTC days), recomputed whole for the day of "
           "the windows materialized.", trend_days, freshness_policy=TRENDS_FRESHNESS),
-    _spec(_USD, [_REVENUE, _RATES], "All currencies in USD per 5-minute window, hour and day "
+    _spec(_USD, [_REVENUE, _RATES], f"All currencies in USD per {WINDOW_LABEL} window, hour and day "
           "(granularity column).", trend_days, freshness_policy=TRENDS_FRESHNESS),
 ]
 
@@ -135,7 +135,7 @@ def _final_windows(context: dg.AssetExecutionContext, eventflow: EventFlowEndpoi
     span = final_span(start, end, watermark)
     if span is None:
         raise dg.Failure(allow_retries=False, description=(
-            f"no 5-minute window from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC is final yet: the orders "
+            f"no {WINDOW_LABEL} window from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC is final yet: the orders "
             f"query's watermark is {f'{watermark:%Y-%m-%d %H:%M:%S} UTC' if watermark else 'not set (no order streamed)'}"))
     return span
 

@@ -10,7 +10,7 @@ jobs/streaming_app.py``, its own container, ``spark-submit``), it records every 
 import dagster as dg
 
 from eventflow_assets.dashboard.sections import table_link
-from eventflow_assets.ingestion.events import ORDERS, PRODUCT_VIEW, TOPIC_NAMES
+from eventflow_assets.ingestion.events import ORDERS, PRODUCT_VIEW, TOPIC_NAMES, WATERMARK_LABEL, WINDOW_LABEL
 from eventflow_assets.orchestration.assets.keys import table_key, topic_key
 from eventflow_assets.orchestration.catalog import STORAGE
 from eventflow_assets.storage.columns import table_columns
@@ -37,11 +37,11 @@ def table_metadata(table: str) -> dict:
 
 # Table -> (topics it is computed from, description).
 SINK_TABLES = {
-    ORDERS_RAW: ((ORDERS,), "Every valid order once (deduplicated by order id within the 10-minute "
+    ORDERS_RAW: ((ORDERS,), f"Every valid order once (deduplicated by order id within the {WATERMARK_LABEL} "
                               "watermark); late orders are dropped and counted in stream_progress."),
-    REVENUE: ((ORDERS,), "Revenue and order count per 5-minute event-time window and currency. "
+    REVENUE: ((ORDERS,), f"Revenue and order count per {WINDOW_LABEL} event-time window and currency. "
                            "A window is final once its end is at or before the orders query's watermark."),
-    FUNNEL: ((PRODUCT_VIEW, ORDERS), "Product views and orders per 5-minute window and user."),
+    FUNNEL: ((PRODUCT_VIEW, ORDERS), f"Product views and orders per {WINDOW_LABEL} window and user."),
     REJECTED: (TOPIC_NAMES, "Records of any topic that break the event contract, with the reason, "
                               "keyed by their Kafka position."),
 }

@@ -23,7 +23,7 @@ import dagster as dg
 import psycopg
 
 from eventflow_assets.errors import EventFlowError, first_line
-from eventflow_assets.ingestion.events import ORDERS
+from eventflow_assets.ingestion.events import ORDERS, WINDOW_LABEL
 from eventflow_assets.orchestration.assets.analytics import GLOBAL_KEYS
 from eventflow_assets.orchestration.jobs import ANALYTICS_RUN_TAGS, revenue_trends_job
 from eventflow_assets.orchestration.probes import earliest_revenue_window, latest_watermark
@@ -50,7 +50,7 @@ def _fmt(ts: datetime) -> str:
 
 @dg.sensor(name=WINDOW_SENSOR, job=revenue_trends_job, minimum_interval_seconds=15,
            default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Materializes the revenue-trends day of each 5-minute window once the orders query's "
+           description=f"Materializes the revenue-trends day of each {WINDOW_LABEL} window once the orders query's "
                        "watermark (stream_progress) is at or past the window's end: the day's run recomputes "
                        "its final windows. Each window once (run_key = windows); a backlog spanning days is one "
                        "run over those days.")
