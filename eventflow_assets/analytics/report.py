@@ -1,4 +1,4 @@
-"""The analyses as console text, like the seed's BatchAnalyticsApp output: one titled section each."""
+"""The analyses as console text: one titled section each."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The seed's four batch analyses as pure DataFrame -> DataFrame functions.
+"""The four batch analyses as pure DataFrame -> DataFrame functions.
 
 Inputs have the streaming tables' columns (``rates`` is ``currency_rates``). Arithmetic stays in
 decimals and is exact until the output, where each amount is rounded once, HALF UP to 2 decimals

@@ -1,4 +1,4 @@
-"""Synthetic traffic: the seed's UserEventGenerator, ProductViewGenerator and OrderGenerator.
+"""Synthetic traffic: user events, product views and orders (40/40/20), as a shop would send them.
 
 - mix: 40% user events, 40% product views, 20% orders;
 - power users: a few users (2% of them) send about 40% of all events;

@@ -1,4 +1,4 @@
-"""The seed's ProducerApp: publish generated events, keyed by userId, acks=all, idempotent.
+"""The producer: publish generated events, keyed by userId, acks=all, idempotent.
 
 Partitioning is ``murmur2_random``: murmur2 of the key like the Java client's default
 partitioner, so Java and Python producers place a user in the same partition number.

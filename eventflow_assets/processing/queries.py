@@ -6,7 +6,7 @@
 | product-view    | dedup by event id within the watermark | the funnel's view counts, added per (window, user); rejects   |
 | user-events     | none                                  | rejects                                                      |
 
-The seed's three queries (raw orders, 5-minute revenue by currency, the per-user view/order
+The three queries of the design (raw orders, 5-minute revenue by currency, the per-user view/order
 funnel) are all here, computed from these two deduplicated streams: a window's revenue is the
 sum of its orders' partial sums over the batches that carried them, which is what Spark's
 update-mode aggregation would hold, without a second parse and a second state store per

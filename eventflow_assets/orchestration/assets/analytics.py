@@ -153,8 +153,8 @@ def revenue_trends(context: dg.AssetExecutionContext, eventflow: EventFlowEndpoi
           kinds={"spark", "postgres"}, metadata=table_metadata(TOP_REVENUE_TABLE),
           automation_condition=global_refresh(), freshness_policy=GLOBAL_FRESHNESS,
           description=f"PostgreSQL table `{TOP_REVENUE_TABLE}`: total revenue, orders and the true average "
-                      "order value (total / orders) per currency over all windows. The seed averaged the "
-                      "windows' averages, which weighs a 1-order window like a 1,000-order one.")
+                      "order value (total / orders) per currency over all windows, not the mean of the windows' "
+                      "averages, which would weigh a 1-order window like a 1,000-order one.")
 def top_revenue_by_currency(context: dg.AssetExecutionContext, eventflow: EventFlowEndpoints,
                             pipes_subprocess_client: dg.PipesSubprocessClient) -> dg.MaterializeResult:
     return _run(context, eventflow, pipes_subprocess_client, TOP_REVENUE).get_materialize_result()
