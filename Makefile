@@ -1,5 +1,5 @@
 # The two commands of the README. Both prepare the machine first (scripts/setup.sh).
-.PHONY: setup up lint test test-drills drill drill-cluster
+.PHONY: setup up lint test test-fast test-drills drill drill-cluster
 
 setup:
 	@bash scripts/setup.sh
@@ -13,6 +13,10 @@ lint: setup
 
 test: lint
 	.venv/bin/pytest -m "not drill"
+
+# The inner loop: the pure tests only (no Kafka, PostgreSQL, Spark or processes started), in seconds.
+test-fast: lint
+	.venv/bin/pytest -m "not services and not drill"
 
 # The fault-drill tests left out of `make test` (pytest -m drill); the scripts below are longer still.
 test-drills: setup

@@ -22,6 +22,18 @@ from eventflow_assets_tests.analytics import dataset
 from eventflow_assets_tests.helpers import delete_all_topics
 
 
+# A test that asks for one of these (directly or through another fixture) talks to a real service;
+# `make test-fast` runs the others (pure logic), and those marked `services` by hand (they start
+# processes of their own: `eventflow up`, `dg dev`, spark-submit...).
+SERVICE_FIXTURES = {"postgres_server", "own_postgres", "kafka_cluster", "own_kafka_broker", "spark"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SERVICE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.services)
+
+
 @contextmanager
 def running(service_class, prefix: str):
     """A started embedded service in a new temporary folder, stopped and removed afterwards.

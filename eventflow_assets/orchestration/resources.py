@@ -11,24 +11,19 @@ Dagster refuse to launch the run.
 from __future__ import annotations
 
 import os
-import sys
 from typing import Optional
 
 import dagster as dg
 from dagster_pyspark import PySparkResource
-from dagster_pyspark.resources import spark_session_from_config
 from pydantic import Field
 
 from eventflow_assets.local.stack import resolve_endpoints
-from eventflow_assets.processing.kafka_source import KafkaDataSource
 from eventflow_assets.processing.spark import (
     DEFAULT_MASTER,
     DEFAULTS,
-    loopback_driver,
+    build_spark_session,
     python_conf,
     resolve_master,
-    shuffle_conf,
-    with_spark_jars,
 )
 from eventflow_assets.settings import (
     BOOTSTRAP_VAR,
@@ -137,13 +132,9 @@ class EventFlowPySpark(PySparkResource):
         return cls(spark_config=spark_config(app_name, extra), **_bound({"spark_master": SPARK_MASTER_VAR}))
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-        os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-        settings = Settings.from_env()
-        conf = {**shuffle_conf(settings), **self.spark_config}  # read at run time; spark_config wins
-        conf.setdefault("spark.master", resolve_master(settings, _value(self.spark_master)))
-        conf = {**loopback_driver(conf["spark.master"]), **conf}
-        # Jars are resolved when a run starts, not when the definitions load (that may download).
-        self._spark_session = spark_session_from_config(with_spark_jars(conf))
-        self.spark_session.sparkContext.setLogLevel("WARN")
-        self.spark_session.dataSource.register(KafkaDataSource)
+        """The session of :func:`build_spark_session` (the one builder of every EventFlow session), with
+        ``spark_config`` over its defaults; settings are read and jars resolved when a run starts, not
+        when the definitions load (that may download)."""
+        conf = dict(self.spark_config)
+        master = conf.pop("spark.master", None) or resolve_master(Settings.from_env(), _value(self.spark_master))
+        self._spark_session = build_spark_session(conf.pop("spark.app.name", "eventflow"), master, conf)

@@ -11,6 +11,7 @@ from pydantic import Field
 from eventflow_assets.ingestion.generator import EventGenerator
 from eventflow_assets.ingestion.producer import ProduceStats, produce
 from eventflow_assets.ingestion.topics import provision_topics
+from eventflow_assets.orchestration.assets.keys import topic_key
 from eventflow_assets.orchestration.resources import EventFlowEndpoints
 
 
@@ -34,7 +35,7 @@ def _latencies(stats: ProduceStats, topic: str | None = None) -> dict:
 def producer_observations(stats: ProduceStats) -> list[dg.AssetObservation]:
     """One observation per topic sent to: sent, delivered, error rate and ack latencies, prefixed
     ``producer_`` beside topic_observations' own figures."""
-    return [dg.AssetObservation(asset_key=["kafka", topic], metadata={
+    return [dg.AssetObservation(asset_key=topic_key(topic), metadata={
         "producer_sent": sent,
         "producer_delivered": stats.by_topic[topic],
         "producer_error_rate": stats.error_rate(topic),
