@@ -1,4 +1,4 @@
-"""Configuration from the environment (see CONTRACTS.md), read when asked, never at import.
+"""Configuration from the environment (see docs/contracts.md), read when asked, never at import.
 
 | variable                           | when unset                                   |
 |------------------------------------|----------------------------------------------|

@@ -21,7 +21,6 @@ from eventflow_assets.storage.schema import apply_schema
 from eventflow_assets_tests.analytics import dataset
 from eventflow_assets_tests.helpers import delete_all_topics
 
-
 # A test that asks for one of these (directly or through another fixture) talks to a real service;
 # `make test-fast` runs the others (pure logic), and those marked `services` by hand (they start
 # processes of their own: `eventflow up`, `dg dev`, spark-submit...).

@@ -91,7 +91,7 @@ def read_all(bootstrap: str, topics, partitions: int = 3, timeout: float = 30.0)
         c.close()
 
 
-# CONTRACTS.md: "ISO-8601 UTC with milliseconds: 2026-11-24T11:00:05.123Z" (that form only).
+# docs/contracts.md: "ISO-8601 UTC with milliseconds: 2026-11-24T11:00:05.123Z" (that form only).
 _TS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z\Z")
 # "uuid": the standard 8-4-4-4-12 hex form; RFC 9562 reads it in either case, any version.
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
@@ -121,7 +121,7 @@ def _unique_names(pairs: list) -> dict:
 
 def _lone_surrogate(value) -> bool:
     """Whether any string (names included) holds an escaped lone surrogate, ``"\\ud800"``: no
-    Unicode text, so no UTF-8 (CONTRACTS.md) and no PostgreSQL text. Iterative: records are deep."""
+    Unicode text, so no UTF-8 (docs/contracts.md) and no PostgreSQL text. Iterative: records are deep."""
     stack = [value]
     while stack:
         item = stack.pop()
@@ -143,7 +143,7 @@ def _decimals(number: Decimal) -> int:
 
 
 def contract_violation(topic: str, raw: bytes | None, now: datetime | None = None) -> str | None:
-    """Why a record breaks CONTRACTS.md, or None; written from the contract, not from the code.
+    """Why a record breaks docs/contracts.md, or None; written from the contract, not from the code.
 
     ``now`` is the processing clock (the real one when not given): an event time more than an
     hour ahead of it is invalid.

@@ -35,7 +35,7 @@ APP_SERVICES = {"eventflow-streaming", "eventflow-producer", "dagster-webserver"
                 "eventflow-dashboard"}
 DAGSTER_SERVICES = {"dagster-webserver", "dagster-daemon"}
 ALL_SERVICES = APP_SERVICES | {"kafka", "kafka-init", "postgres"}
-# topic -> (partitions, retention.ms), as in CONTRACTS.md: 7, 7 and 30 days.
+# topic -> (partitions, retention.ms), as in docs/contracts.md: 7, 7 and 30 days.
 TOPICS = {
     "user-events": (3, 7 * 24 * 3600 * 1000),
     "product-view": (3, 7 * 24 * 3600 * 1000),
@@ -146,7 +146,7 @@ def test_kafka_is_single_node_kraft(services):
     kafka = services["kafka"]
     env = _env(kafka)
     assert kafka["image"] == KAFKA_IMAGE
-    assert KAFKA_VERSION.split(".")[0] == "4"  # CONTRACTS.md: Apache Kafka 4.x
+    assert KAFKA_VERSION.split(".")[0] == "4"  # docs/contracts.md: Apache Kafka 4.x
     assert not any("ZOOKEEPER" in key for key in env)
     assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
 

@@ -1,4 +1,4 @@
-"""Configuration from the environment (CONTRACTS.md)."""
+"""Configuration from the environment (docs/contracts.md)."""
 
 from pathlib import Path
 

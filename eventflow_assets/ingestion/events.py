@@ -1,4 +1,4 @@
-"""The event contract (CONTRACTS.md): topics, fields, allowed values."""
+"""The event contract (docs/contracts.md): topics, fields, allowed values."""
 
 from __future__ import annotations
 

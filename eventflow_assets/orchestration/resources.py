@@ -3,7 +3,7 @@
 Their settings are fields, shown on the UI's resource pages. :meth:`EventFlowEndpoints.from_env` and
 :meth:`EventFlowPySpark.from_env` bind each field whose EVENTFLOW_* variable is set to that variable
 (``dg.EnvVar``: the UI shows the variable's name, never its value, and each run reads the value). A
-field left unset reads its variable when used, and an unset variable keeps its CONTRACTS.md meaning
+field left unset reads its variable when used, and an unset variable keeps its docs/contracts.md meaning
 (the running local stack's service, the default home...): binding an unset variable instead would make
 Dagster refuse to launch the run.
 """

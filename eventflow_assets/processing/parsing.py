@@ -32,7 +32,7 @@ MAX_PAYLOAD_CHARS = 4096
 TIMESTAMP_FORMAT = "yyyy-MM-dd'T'HH:mm:ss[.SSS]XXX"
 PRICE_TYPE = "numeric(12,2)"  # orders_raw.price
 PRICE_DECIMAL = "decimal(12,2)"  # the same in Spark
-# An event time further ahead of the processing clock is invalid (CONTRACTS.md): no record may
+# An event time further ahead of the processing clock is invalid (docs/contracts.md): no record may
 # carry the watermark into the future, where every on-time event would be dropped as late.
 MAX_CLOCK_SKEW = timedelta(hours=1)
 # Where Python's datetime and PostgreSQL's timestamptz (no year 0) both start.
@@ -41,7 +41,7 @@ MIN_EVENT_TIME = datetime(1, 1, 1, tzinfo=UTC)
 # input); ids leave the parser in lower case, so one order written both ways counts once.
 _UUID_TEXT = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _UUID = "^" + _UUID_TEXT + r"\z"  # \z, not $: $ also matches before a final line break
-# CONTRACTS.md: "ISO-8601 UTC with milliseconds", exactly this form: no offset (not even +00:00),
+# docs/contracts.md: "ISO-8601 UTC with milliseconds", exactly this form: no offset (not even +00:00),
 # no other precision, upper-case Z. TIMESTAMP_FORMAT then reads what passed.
 _TIMESTAMP_TEXT = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z"
 

@@ -1,4 +1,4 @@
-"""Names of the tables the stream writes (CONTRACTS.md): imported wherever a table is named.
+"""Names of the tables the stream writes (docs/contracts.md): imported wherever a table is named.
 
 Light on purpose (no Spark, no Dagster): the CLI, the dashboard and the Dagster definitions
 import it.

@@ -1,6 +1,6 @@
 """A hand-built dataset for the analyses, its loader, and the expected outputs in plain Python.
 
-The reference functions are written from CONTRACTS.md and the 0002 migration's comments with
+The reference functions are written from docs/contracts.md and the 0002 migration's comments with
 ``decimal`` arithmetic, sharing no code with the Spark transforms. Edge cases are named in the
 comments; the tests also assert a few figures worked out by hand.
 """

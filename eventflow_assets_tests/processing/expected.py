@@ -1,6 +1,6 @@
 """The streaming tables computed in plain Python from the records a test produced.
 
-Written from the seed and CONTRACTS.md, sharing no code with the Spark queries: valid events
+Written from the seed and docs/contracts.md, sharing no code with the Spark queries: valid events
 (by the test's own contract check), each id once, minus the events a test marks late.
 """
 

@@ -1,6 +1,6 @@
 """Hostile input (issue 14, item 5): thousands of generated records, valid and hostile, at the
 parser and at the stream. The verdict on each record comes from the independent oracle
-``helpers.contract_violation`` (written from CONTRACTS.md); the parser must agree with it on
+``helpers.contract_violation`` (written from docs/contracts.md); the parser must agree with it on
 every record, and no record may make a query fail.
 
 Hypothesis generates the records in a few dozen examples, collected into one list (see
@@ -8,7 +8,7 @@ Hypothesis generates the records in a few dozen examples, collected into one lis
 Generation only, no shrinking: a failure lists the disagreeing records, each with the mutation
 kind that made it.
 
-The judgment calls CONTRACTS.md leaves open (duplicate names, escaped lone surrogates, ``149.990``,
+The judgment calls docs/contracts.md leaves open (duplicate names, escaped lone surrogates, ``149.990``,
 timestamps in other ISO-8601 forms, the year 0000, empty ids and NUL, UUIDs of other versions or
 upper case, a record key other than the ``userId``, prices as strings, ``-0``, ``1e309``) are
 decided in docs/streaming.md ("Decisions on hostile input"); the oracle follows that table, and
@@ -215,7 +215,7 @@ FIXED_BAD_TIMESTAMPS = [
 
 
 def other_iso_form(t: datetime, g) -> str:
-    """A recent time written as ISO-8601 allows but CONTRACTS.md does not ("UTC with milliseconds",
+    """A recent time written as ISO-8601 allows but docs/contracts.md does not ("UTC with milliseconds",
     that form): another offset (the same instant), no or other fractions, a lower-case z, no zone."""
     millis = iso(t)[:-1]
     hours = g.integer(-12, 14)

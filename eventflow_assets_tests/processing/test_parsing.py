@@ -200,7 +200,7 @@ def test_a_long_price_is_judged_on_the_top_level_price_text(spark):
 
 
 def test_timestamps_in_other_iso_forms_are_rejected(spark):
-    """CONTRACTS.md: "ISO-8601 UTC with milliseconds" (``2026-11-24T11:00:05.123Z``), that form only."""
+    """docs/contracts.md: "ISO-8601 UTC with milliseconds" (``2026-11-24T11:00:05.123Z``), that form only."""
     form = "invalid value: timestamp is not ISO-8601 UTC with milliseconds (yyyy-MM-ddTHH:mm:ss.SSSZ): "
     stamps = ["2026-11-24T11:00:05.123+00:00", "2026-11-24T13:00:05.123+02:00", "2026-11-24T11:00:05.123",
               "2026-11-24T11:00:05.123z", "2026-11-24T11:00:05Z", "2026-11-24T11:00:05.12Z",
@@ -226,7 +226,7 @@ def test_a_uuid_in_any_case_and_version_is_accepted_in_lower_case(spark):
 
 def test_event_time_ahead_of_the_processing_clock_is_rejected_on_every_topic(spark):
     """Issue 14: an order dated in the year 10000 was accepted and moved the watermark there, after
-    which every on-time order was dropped as late. At most 1 hour ahead is valid (CONTRACTS.md)."""
+    which every on-time order was dropped as late. At most 1 hour ahead is valid (docs/contracts.md)."""
     now = datetime.now(UTC)
     ahead = "invalid value: timestamp is more than 60 min ahead of the processing clock: "
     cases = [

@@ -19,7 +19,7 @@ CONTRACT_COLUMNS = {
     "currency_rates": ["currency", "usd_rate"],
 }
 PRIMARY_KEYS = {
-    "orders_raw": ["order_id", "timestamp"],  # partitioned by day of "timestamp" (CONTRACTS.md)
+    "orders_raw": ["order_id", "timestamp"],  # partitioned by day of "timestamp" (docs/contracts.md)
     "revenue_by_currency_5min": ["window_start", "currency"],
     "conversion_funnel_5min": ["window_start", "user_id"],
     "rejected_events": ["topic", "partition", "offset"],
