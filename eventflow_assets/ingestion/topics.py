@@ -93,9 +93,8 @@ def provision_topics(kafka_config: dict, specs=None, replication_factor: int | N
     problems = verify_topics(kafka_config, specs, timeout)
     if problems:
         raise TopicMismatchError(
-            "existing topics do not match what EventFlow needs (they were not changed):\n  - "
-            + "\n  - ".join(problems)
-            + "\nrecreate them, or point EVENTFLOW_KAFKA_BOOTSTRAP_SERVERS at another cluster"
+            f"existing topics do not match what EventFlow needs (they were not changed): {'; '.join(problems)}; "
+            "recreate them, or point EVENTFLOW_KAFKA_BOOTSTRAP_SERVERS at another cluster"
         )
     return result
 

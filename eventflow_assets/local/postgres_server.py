@@ -108,14 +108,14 @@ class EmbeddedPostgres:
                "--auth-host=scram-sha-256", "--auth-local=trust", f"--pwfile={self.password_file}"]
         result = subprocess.run(cmd, capture_output=True, text=True, user=self._uid, group=self._gid)
         if result.returncode != 0:
-            raise EventFlowError(f"initdb failed for {self.data_dir}:\n{result.stderr.strip()}")
+            raise EventFlowError(f"initdb failed for {self.data_dir}: {_decisive_line(result.stderr)}")
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                tail = self.log_path.read_text(errors="replace")[-2000:]
-                raise EventFlowError(f"the embedded PostgreSQL exited at start; log {self.log_path}:\n{tail}")
+                reason = _decisive_line(self.log_path.read_text(errors="replace")[-4000:])
+                raise EventFlowError(f"the embedded PostgreSQL exited at start: {reason} (log: {self.log_path})")
             try:
                 with psycopg.connect(self.url("postgres"), connect_timeout=2):
                     return
@@ -130,3 +130,10 @@ class EmbeddedPostgres:
             for name in DATABASES:
                 if name not in existing:
                     conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def _decisive_line(output: str) -> str:
+    """The line of PostgreSQL's output that says why it stopped: the last FATAL/PANIC/ERROR, else the last line."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    decisive = [line for line in lines if any(level in line for level in ("FATAL:", "PANIC:", "ERROR:"))]
+    return (decisive or lines or ["no output"])[-1]
