@@ -11,6 +11,7 @@ from pyspark.sql import DataFrame, SparkSession
 from eventflow_assets.analytics.jdbc import Partitioning, jdbc_target, read
 from eventflow_assets.periods import DAY, ceil_to, floor_to
 from eventflow_assets.storage.postgres import connect
+from eventflow_assets.storage.tables import CURRENCY_RATES, FUNNEL, ORDERS_RAW, REVENUE
 
 # Below this many rows (PostgreSQL's estimate) one JDBC connection reads faster than several.
 PARALLEL_READ_ROWS = 200_000
@@ -29,7 +30,7 @@ def revenue_5min(spark: SparkSession, postgres_url: str,
                  window_range: tuple[datetime, datetime] | None = None) -> DataFrame:
     """With ``window_range``, only the windows of the whole UTC days around it: enough for the
     hourly and daily rollups of the periods the range touches to be complete."""
-    query = "SELECT window_start, window_end, currency, total_revenue, order_count FROM revenue_by_currency_5min"
+    query = f"SELECT window_start, window_end, currency, total_revenue, order_count FROM {REVENUE}"
     if window_range is not None:
         start, end = check_range(window_range)
         query += (f" WHERE window_start >= '{floor_to(start, DAY).isoformat()}'::timestamptz"
@@ -39,17 +40,17 @@ def revenue_5min(spark: SparkSession, postgres_url: str,
 
 def funnel_5min(spark: SparkSession, postgres_url: str) -> DataFrame:
     return read(spark, jdbc_target(postgres_url),
-                query="SELECT window_start, user_id, view_count, order_count FROM conversion_funnel_5min",
-                partitioning=_partitioning(spark, postgres_url, "conversion_funnel_5min", "window_start"))
+                query=f"SELECT window_start, user_id, view_count, order_count FROM {FUNNEL}",
+                partitioning=_partitioning(spark, postgres_url, FUNNEL, "window_start"))
 
 
 def orders_raw(spark: SparkSession, postgres_url: str) -> DataFrame:
-    return read(spark, jdbc_target(postgres_url), query='SELECT user_id, price, currency, "timestamp" FROM orders_raw',
-                partitioning=_partitioning(spark, postgres_url, "orders_raw", "timestamp"))
+    return read(spark, jdbc_target(postgres_url), query=f'SELECT user_id, price, currency, "timestamp" FROM {ORDERS_RAW}',
+                partitioning=_partitioning(spark, postgres_url, ORDERS_RAW, "timestamp"))
 
 
 def currency_rates(spark: SparkSession, postgres_url: str) -> DataFrame:
-    return read(spark, jdbc_target(postgres_url), query="SELECT currency, usd_rate FROM currency_rates")
+    return read(spark, jdbc_target(postgres_url), query=f"SELECT currency, usd_rate FROM {CURRENCY_RATES}")
 
 
 def _partitioning(spark: SparkSession, postgres_url: str, table: str, column: str) -> Partitioning | None:

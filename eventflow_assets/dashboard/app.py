@@ -20,6 +20,7 @@ from eventflow_assets.dashboard.queries import HEALTH_SPAN, REJECTED_SPAN, WINDO
 from eventflow_assets.dashboard.sections import anchor
 from eventflow_assets.errors import EventFlowError, first_line
 from eventflow_assets.storage.postgres import connect
+from eventflow_assets.storage.tables import CONVERSION_TABLE, FUNNEL, REVENUE, SEGMENTS_TABLE
 
 DEFAULT_REFRESH_SECONDS = 5.0
 
@@ -219,7 +220,7 @@ def build_layout(dagster_url: str, refresh_seconds: float) -> html.Div:
             html.A("Dagster UI \u2197", href=dagster_url, target="_blank", id="dagster-link"),
         ]),
         html.Div(id="error", className="error", style={"display": "none"}),
-        _section("Revenue", [("revenue_by_currency_5min in Dagster", asset("revenue_by_currency_5min"))]),
+        _section("Revenue", [(f"{REVENUE} in Dagster", asset(REVENUE))]),
         html.Div(className="grid3", children=[
             html.Div(id="currency-totals-card", className="card"),
             html.Div(id="kpis", className="kpis"),
@@ -227,12 +228,12 @@ def build_layout(dagster_url: str, refresh_seconds: float) -> html.Div:
         html.Div(className="grid", style={"marginTop": "14px"},
                  children=[_graph("revenue-usd"), _graph("revenue-currency")]),
         html.Div(_graph("orders-aov"), style={"marginTop": "14px"}),
-        _section("Conversion", [("conversion_funnel_5min in Dagster", asset("conversion_funnel_5min")),
-                                ("analytics_conversion_rates", asset("analytics_conversion_rates"))],
+        _section("Conversion", [(f"{FUNNEL} in Dagster", asset(FUNNEL)),
+                                (CONVERSION_TABLE, asset(CONVERSION_TABLE))],
                  "conversion-note"),
         html.Div(className="grid3", children=[_graph("funnel"), _graph("conversion"),
                                               html.Div(id="top-users-card", className="card")]),
-        _section("Segments", [("analytics_user_segments in Dagster", asset("analytics_user_segments"))],
+        _section("Segments", [(f"{SEGMENTS_TABLE} in Dagster", asset(SEGMENTS_TABLE))],
                  "segments-note"),
         html.Div(className="grid", children=[_graph("segments-graph"), html.Div(id="segments-card", className="card")]),
         _section("Stream health", [("runs in Dagster", f"{dagster_url}/runs")]),

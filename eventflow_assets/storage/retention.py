@@ -21,9 +21,8 @@ from eventflow_assets.errors import EventFlowError
 from eventflow_assets.settings import Settings
 from eventflow_assets.storage.postgres import connect, read_sql
 from eventflow_assets.storage.tables import ORDERS_RAW, REJECTED
-
-PROGRESS = "stream_progress"
-LEDGER = "stream_batches"
+from eventflow_assets.storage.tables import STREAM_BATCHES as LEDGER
+from eventflow_assets.storage.tables import STREAM_PROGRESS as PROGRESS
 
 # (setting's field, its environment variable, the table it prunes: None for the statement size and for
 # orders_raw's days)
