@@ -64,12 +64,8 @@ class LocalStack:
         home.mkdir(parents=True, exist_ok=True)
         self._lock_file = _acquire_lock(home / "stack.lock")
         try:
-            if self.postgres is not None:
-                self.postgres.start()
-            if self.kafka is not None:
-                self.kafka.start()
-            if self.spark is not None:
-                self.spark.start()
+            for service in self._services():
+                service.start()
         except BaseException:
             self.stop()
             raise
@@ -104,13 +100,13 @@ class LocalStack:
             dead.append("a Spark daemon")
         return dead
 
+    def _services(self) -> list:
+        """The embedded services, in the order they start (PostgreSQL, Kafka, Spark); they stop in reverse."""
+        return [s for s in (self.postgres, self.kafka, self.spark) if s is not None]
+
     def stop(self) -> None:
-        if self.spark is not None:
-            self.spark.stop()
-        if self.kafka is not None:
-            self.kafka.stop()
-        if self.postgres is not None:
-            self.postgres.stop()
+        for service in reversed(self._services()):
+            service.stop()
         if self._lock_file is not None:
             self.state_file.unlink(missing_ok=True)
             self._lock_file.close()  # releases the flock

@@ -69,7 +69,7 @@ def run_streaming(spark: SparkSession, endpoints: Endpoints, checkpoint_root: st
             failed = [(n, q.exception()) for n, q in queries.items() if not q.isActive and q.exception()]
             if failed:
                 name, exc = failed[0]
-                raise StreamingFailed(f"streaming query {name} failed: {_first_line(exc)}")
+                raise StreamingFailed(f"streaming query {name} failed: {_query_error(exc)}")
             if all(not q.isActive for q in queries.values()):
                 return
             stop.wait(0.5)
@@ -82,7 +82,7 @@ def run_streaming(spark: SparkSession, endpoints: Endpoints, checkpoint_root: st
         spark.streams.removeListener(listener)
 
 
-def _first_line(exc) -> str:
+def _query_error(exc) -> str:
     text = str(exc.desc if hasattr(exc, "desc") else exc).strip()
     lines = text.splitlines()
     # An error raised in Python inside a query (a foreachBatch sink: the database unreachable, a
