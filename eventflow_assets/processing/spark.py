@@ -32,7 +32,7 @@ STREAM_APP = "eventflow-streaming"  # the streaming application's name (Spark UI
 # fixed and touched at start (-Xms = spark.driver.memory, AlwaysPreTouch) and the JIT's code cache
 # capped below the JVM's 240 MiB, so its resident memory is reached within minutes and then stays:
 # otherwise G1 resizes the committed heap with the load and the code cache fills for the better part
-# of an hour, which a soak cannot tell from a leak (docs/notes.md, session 12). Applies when
+# of an hour, which a soak cannot tell from a leak (bench/README.md, the soak). Applies when
 # EventFlow starts the JVM (`eventflow stream`, streaming_job); spark-submit takes its own options.
 STREAM_CODE_CACHE = "96m"
 
@@ -44,9 +44,21 @@ def stream_jvm_conf(driver_memory: str = "1g") -> dict[str, str]:
                                              f"-XX:ReservedCodeCacheSize={STREAM_CODE_CACHE}"}
 
 # Executors and cores are the master's to give (spark-submit, the cluster's defaults): never set here.
+# Native memory of a JVM that runs the state store: glibc gives each thread group its own malloc
+# arena (up to 8 per core), where RocksDB's and the JVM's freed memory fragments; 2 arenas keep that
+# bounded (the usual setting for RocksDB under a JVM). Set for the driver's JVM when EventFlow starts
+# it (build_spark_session) and for executors on a cluster (spark.executorEnv below).
+MALLOC_ARENAS = "2"
+# RocksDB's memtables, block cache and index/filter blocks of every state store in one JVM share one
+# LRU cache of this size, instead of a cache per store plus unbounded table readers.
+STATE_STORE_MEMORY_MB = "128"
+
 DEFAULTS = {
     "spark.sql.streaming.stateStore.providerClass":
         "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
+    "spark.sql.streaming.stateStore.rocksdb.boundedMemoryUsage": "true",
+    "spark.sql.streaming.stateStore.rocksdb.maxMemoryUsageMB": STATE_STORE_MEMORY_MB,
+    "spark.executorEnv.MALLOC_ARENA_MAX": MALLOC_ARENAS,
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.session.timeZone": "UTC",
@@ -127,6 +139,7 @@ def build_spark_session(app_name: str = "eventflow", master: str | None = None,
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     os.environ.setdefault("SPARK_AUTH_SOCKET_TIMEOUT", "120")  # the driver side of the same sockets
+    os.environ.setdefault("MALLOC_ARENA_MAX", MALLOC_ARENAS)  # read by the JVM's glibc when it starts
     launched_with_master = "PYSPARK_GATEWAY_PORT" in os.environ \
         or "--master" in os.environ.get("PYSPARK_SUBMIT_ARGS", "")
     env = Settings.from_env()
