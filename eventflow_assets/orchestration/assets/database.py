@@ -1,9 +1,9 @@
 """The PostgreSQL server as an asset of its own, observed every 30 s: connections in use against
 ``max_connections``, and the database's size.
 
-An external asset (``AssetSpec``) with observations reported by a sensor (``postgres_observations``), like the topics: not an
-``observable_source_asset``, whose every observation would be a run of its own (a run every 30 s
-in the Runs page for a few numbers). Its own asset because connections belong to the server,
+An external asset (``AssetSpec``) with observations reported by a sensor (``postgres_observations``),
+like the topics: not an ``observable_source_asset``, whose every observation would be a run of its
+own (a run every 30 s in the Runs page for a few numbers). Its own asset because connections belong to the server,
 not to any one table; keyed ``postgres_server``, outside ``postgres/<table>`` (the contract's
 table keys), in the storage group.
 """
