@@ -30,7 +30,7 @@ def revenue_5min(spark: SparkSession, postgres_url: str,
                  window_range: tuple[datetime, datetime] | None = None) -> DataFrame:
     """With ``window_range``, only the windows of the whole UTC days around it: enough for the
     hourly and daily rollups of the periods the range touches to be complete."""
-    query = f"SELECT window_start, window_end, currency, total_revenue, order_count FROM {REVENUE}"
+    query = _select(REVENUE, "window_start", "window_end", "currency", "total_revenue", "order_count")
     if window_range is not None:
         start, end = check_range(window_range)
         query += (f" WHERE window_start >= '{floor_to(start, DAY).isoformat()}'::timestamptz"
@@ -40,17 +40,23 @@ def revenue_5min(spark: SparkSession, postgres_url: str,
 
 def funnel_5min(spark: SparkSession, postgres_url: str) -> DataFrame:
     return read(spark, jdbc_target(postgres_url),
-                query=f"SELECT window_start, user_id, view_count, order_count FROM {FUNNEL}",
+                query=_select(FUNNEL, "window_start", "user_id", "view_count", "order_count"),
                 partitioning=_partitioning(spark, postgres_url, FUNNEL, "window_start"))
 
 
 def orders_raw(spark: SparkSession, postgres_url: str) -> DataFrame:
-    return read(spark, jdbc_target(postgres_url), query=f'SELECT user_id, price, currency, "timestamp" FROM {ORDERS_RAW}',
+    return read(spark, jdbc_target(postgres_url), query=_select(ORDERS_RAW, "user_id", "price", "currency", "timestamp"),
                 partitioning=_partitioning(spark, postgres_url, ORDERS_RAW, "timestamp"))
 
 
 def currency_rates(spark: SparkSession, postgres_url: str) -> DataFrame:
-    return read(spark, jdbc_target(postgres_url), query=f"SELECT currency, usd_rate FROM {CURRENCY_RATES}")
+    return read(spark, jdbc_target(postgres_url), query=_select(CURRENCY_RATES, "currency", "usd_rate"))
+
+
+def _select(table: str, *columns: str) -> str:
+    """``SELECT <columns> FROM <table>``, the names quoted as identifiers: a query for Spark's JDBC source."""
+    return sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(map(sql.Identifier, columns)),
+                                                sql.Identifier(table)).as_string()
 
 
 def _partitioning(spark: SparkSession, postgres_url: str, table: str, column: str) -> Partitioning | None:
