@@ -25,11 +25,22 @@ from eventflow_assets_tests.helpers import delete_all_topics
 # `make test-fast` runs the others (pure logic), and those marked `services` by hand (they start
 # processes of their own: `eventflow up`, `dg dev`, spark-submit...).
 SERVICE_FIXTURES = {"postgres_server", "own_postgres", "kafka_cluster", "own_kafka_broker", "spark"}
+# Tests without those fixtures that start services or processes of their own (seconds to minutes each).
+STARTS_PROCESSES = (
+    "eventflow_assets_tests/local/",  # the embedded services, `eventflow up`, `dg dev`, logs of real processes
+    "eventflow_assets_tests/test_package.py",  # builds and installs the wheel
+    "eventflow_assets_tests/orchestration/test_dg.py",  # the dg command
+    "eventflow_assets_tests/analytics/test_replica.py",  # spark-submit
+    "eventflow_assets_tests/dashboard/test_browser.py",  # Chromium
+    "eventflow_assets_tests/orchestration/test_alerts.py",  # Dagster runs in a test instance
+    "eventflow_assets_tests/test_cli.py::test_services_then_env_in_another_shell_then_sigterm",
+    "eventflow_assets_tests/test_compose.py::test_commands",
+)
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if SERVICE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        if SERVICE_FIXTURES.intersection(getattr(item, "fixturenames", ())) or item.nodeid.startswith(STARTS_PROCESSES):
             item.add_marker(pytest.mark.services)
 
 
