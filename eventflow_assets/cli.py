@@ -244,7 +244,7 @@ def _add_daily_parsers(sub) -> None:
                     "password is handed to psql through its environment, not its command line). Arguments after "
                     "`--` go to psql.",
         epilog=_examples("eventflow db", "eventflow db --url",
-                         "eventflow db -- -c 'SELECT currency, sum(total_amount) FROM revenue_by_currency_5min "
+                         "eventflow db -- -c 'SELECT currency, sum(total_revenue) FROM revenue_by_currency_5min "
                          "GROUP BY 1'"),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     db.add_argument("--url", action="store_true", help="print the URL (password included) instead")

@@ -7,7 +7,7 @@
 | EVENTFLOW_POSTGRES_URL             | the local stack's embedded PostgreSQL        |
 | EVENTFLOW_POSTGRES_READ_URL        | EVENTFLOW_POSTGRES_URL (analytics reads)     |
 | EVENTFLOW_HOME                     | ./.eventflow                                 |
-| EVENTFLOW_SPARK_MASTER             | local[2]                                     |
+| EVENTFLOW_SPARK_MASTER             | a local cluster on this home, else local[2]  |
 | EVENTFLOW_SPARK_KAFKA_<PROPERTY>   | translated from EVENTFLOW_KAFKA_*            |
 | EVENTFLOW_CHECKPOINT_LOCATION      | $EVENTFLOW_HOME/checkpoints                  |
 | EVENTFLOW_TOPIC_PARTITIONS         | 3                                            |
@@ -47,7 +47,8 @@ ENVIRONMENT_HELP = """environment:
   EVENTFLOW_POSTGRES_URL             PostgreSQL to use (unset: `up`/`services` start an embedded server)
   EVENTFLOW_POSTGRES_READ_URL        a read replica of it, read by the batch analytics and the dashboard
                                      (unset: they read EVENTFLOW_POSTGRES_URL); writes stay on the primary
-  EVENTFLOW_SPARK_MASTER             Spark master for the stream and the analytics (default: local[2])
+  EVENTFLOW_SPARK_MASTER             Spark master for the stream and the analytics (default: the cluster of
+                                     `eventflow services --spark-workers N` on this home, else local[2])
   EVENTFLOW_CHECKPOINT_LOCATION      streaming checkpoints (default: $EVENTFLOW_HOME/checkpoints)
   EVENTFLOW_TOPIC_PARTITIONS         partitions of the topics EventFlow creates (default: 3)
   EVENTFLOW_SPARK_SHUFFLE_PARTITIONS spark.sql.shuffle.partitions (default: 2); a streaming

@@ -1,1 +1,2 @@
-"""The local stack: embedded Kafka-protocol broker and PostgreSQL, on loopback, under EVENTFLOW_HOME."""
+"""The local stack on loopback, under EVENTFLOW_HOME: embedded Apache Kafka, PostgreSQL and a Spark cluster, and the
+`dg dev` runtime and Dagster instance of `eventflow up`."""
