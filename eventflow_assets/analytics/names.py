@@ -3,11 +3,11 @@ assets name them before (or without) starting a SparkSession. The tables' names 
 with the other tables' (storage/tables.py) and are re-exported here beside the analyses."""
 
 from eventflow_assets.storage.tables import (  # noqa: F401
-                                             CONVERSION_TABLE,
-                                             SEGMENTS_TABLE,
-                                             SUMMARY_TABLE,
-                                             TOP_REVENUE_TABLE,
-                                             TRENDS_TABLES,
+    CONVERSION_TABLE,
+    SEGMENTS_TABLE,
+    SUMMARY_TABLE,
+    TOP_REVENUE_TABLE,
+    TRENDS_TABLES,
 )
 
 TOP_REVENUE = "top_revenue_by_currency"

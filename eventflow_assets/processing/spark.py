@@ -43,7 +43,6 @@ def stream_jvm_conf(driver_memory: str = "1g") -> dict[str, str]:
             "spark.driver.extraJavaOptions": f"-Xms{driver_memory} -XX:+AlwaysPreTouch "
                                              f"-XX:ReservedCodeCacheSize={STREAM_CODE_CACHE}"}
 
-# Executors and cores are the master's to give (spark-submit, the cluster's defaults): never set here.
 # Native memory of a JVM that runs the state store: glibc gives each thread group its own malloc
 # arena (up to 8 per core), where RocksDB's and the JVM's freed memory fragments; 2 arenas keep that
 # bounded (the usual setting for RocksDB under a JVM). Set for the driver's JVM when EventFlow starts
@@ -53,6 +52,7 @@ MALLOC_ARENAS = "2"
 # LRU cache of this size, instead of a cache per store plus unbounded table readers.
 STATE_STORE_MEMORY_MB = "128"
 
+# Executors and cores are the master's to give (spark-submit, the cluster's defaults): never set here.
 DEFAULTS = {
     "spark.sql.streaming.stateStore.providerClass":
         "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",

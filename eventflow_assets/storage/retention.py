@@ -6,7 +6,7 @@ Rows older than each table's setting are deleted in statements of at most ``dele
 each its own transaction, so a large backlog never holds locks or a snapshot for long. The SQL is
 in ``sql/retention/``; it always keeps the newest progress and ledger row of each (query,
 checkpoint), which is what a replay and ``eventflow status`` need. Run hourly by Dagster's
-``retention_schedule`` (``orchestration/ops/maintenance.py``). ``orders_raw`` keeps its days for
+``retention_schedule`` (``orchestration/schedules.py``; its op in ``orchestration/ops/maintenance.py``). ``orders_raw`` keeps its days for
 ``EVENTFLOW_RETENTION_ORDERS_DAYS`` and is archived by whole days (``storage/partitions.py``).
 """
 
